@@ -1,0 +1,598 @@
+"""Profiles: one YAML file per experimental setting, validated against one schema.
+
+A profile names a model, a reference dataset and its shifts, and the knobs of every pipeline step. Packaged
+profiles live in ``wiseft/profiles/*.yaml``; a user profile is any YAML path, and may start from a packaged one
+with ``extends: <name>``. ``--set a.b=c`` overrides any key (the value is parsed as YAML).
+
+Validation is strict: an unknown key, a wrong type, an α outside [0, 1], an unknown dataset or model, or a
+missing file raises :class:`~wiseft.errors.ProfileError` naming the file, the key and the bad value.
+
+Example:
+    >>> from wiseft.profile import load_profile
+    >>> cfg = load_profile("mini", overrides=["finetune.e2e.lr=1e-4"])
+    >>> cfg.finetune.e2e.lr
+    0.0001
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import yaml
+
+from .errors import ProfileError
+
+__all__ = [
+    "Profile",
+    "ModelCfg",
+    "DataCfg",
+    "EvalCfg",
+    "E2ECfg",
+    "LCCfg",
+    "FinetuneCfg",
+    "InterpolationCfg",
+    "BaselinesCfg",
+    "FiguresCfg",
+    "load_profile",
+    "list_profiles",
+    "profile_from_dict",
+    "profile_to_dict",
+    "apply_overrides",
+]
+
+Precision = Literal["fp32", "amp_bf16", "amp_fp16"]
+
+
+# --------------------------------------------------------------------------------------------------- schema
+@dataclass
+class ModelCfg:
+    #: open_clip model name (``ViT-B-16``) or a model config registered by wiseft (``wiseft-mini-clip``).
+    name: str
+    #: open_clip pretrained tag (``openai``), a local weights file, or ``world:<name>`` for the offline world.
+    pretrained: str | None = None
+
+
+@dataclass
+class DataCfg:
+    #: registry name of the reference dataset (fine-tuned on, evaluated as "reference").
+    reference: str
+    #: registry names of the distribution shifts.
+    shifts: list[str] = field(default_factory=list)
+    #: further evaluation sets (class-subsampled references for the Fig. 7 x-axes, …).
+    extra: list[str] = field(default_factory=list)
+    #: folder holding the datasets; ``null`` means ``$WISEFT_DATA`` or ``<cache>/data``.
+    root: str | None = None
+    #: skip unreadable images (counted in the results) instead of stopping with an error.
+    skip_bad_images: bool = False
+
+
+@dataclass
+class EvalCfg:
+    batch_size: int = 256
+    num_workers: int = 2
+    precision: Precision = "fp32"
+    #: cap on images per evaluation set (quick looks); ``null`` evaluates everything.
+    max_images: int | None = None
+    #: images decoded and held per chunk of a one-pass sweep (each chunk is scored by every α).
+    chunk_images: int = 2048
+
+
+@dataclass
+class E2ECfg:
+    """End-to-end fine-tuning (paper App. D.2). Defaults are the paper's ImageNet settings."""
+
+    enabled: bool = True
+    epochs: int = 10
+    #: stop after this many optimizer steps (``null``: run every epoch).
+    max_steps: int | None = None
+    #: global batch (per-rank batch × world size × accumulation steps).
+    batch_size: int = 512
+    #: per-rank, per-forward batch; ``null`` means ``batch_size / world_size`` (no accumulation).
+    micro_batch_size: int | None = None
+    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 3e-5
+    weight_decay: float = 0.1
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.9
+    warmup_steps: int = 500
+    grad_clip: float | None = 1.0
+    label_smoothing: float = 0.0
+    precision: Precision = "fp32"
+    #: ``clip``: RandomResizedCrop(scale 0.9–1, bicubic) as in the paper's code; ``strong``: Fig. 15's timm
+    #: augmentation (random crop, flip, colour jitter); ``none``: evaluation preprocessing.
+    augmentation: Literal["clip", "strong", "none"] = "clip"
+    crop_scale: list[float] = field(default_factory=lambda: [0.9, 1.0])
+    grad_checkpointing: bool = False
+    eval_every_epoch: bool = False
+    checkpoint_every_steps: int = 0
+    log_every_steps: int = 10
+    tensorboard: bool = False
+    num_workers: int = 2
+
+
+@dataclass
+class LCCfg:
+    """Linear classifier on frozen features (paper App. C.3.3, D.3)."""
+
+    enabled: bool = True
+    init: Literal["zeroshot", "random"] = "zeroshot"
+    #: random-search trials per regulariser (the paper uses 64).
+    search_trials: int = 64
+    regularizers: list[Literal["none", "wd", "l1", "ls"]] = field(default_factory=lambda: ["none", "wd", "l1", "ls"])
+    batch_sizes: list[int] = field(default_factory=lambda: [64, 128, 256])
+    #: lr = 10^-U[a, b]; wd = 10^-U[a, b]; L1 = 10^-U[a, b]; label smoothing ~ U[a, b].
+    lr_exponent: list[float] = field(default_factory=lambda: [0.0, 6.0])
+    wd_exponent: list[float] = field(default_factory=lambda: [0.0, 4.0])
+    l1_exponent: list[float] = field(default_factory=lambda: [4.0, 8.0])
+    label_smoothing: list[float] = field(default_factory=lambda: [0.0, 0.25])
+    #: epochs ~ U{1..max_epochs}.
+    max_epochs: int = 10
+    #: fraction of the reference training set held out for choosing hyperparameters (when the dataset has
+    #: no validation split of its own).
+    heldout_fraction: float = 0.02
+    #: fixed hyperparameters that skip the search: any of lr, weight_decay, l1, label_smoothing, batch_size, epochs.
+    fixed: dict[str, Any] | None = None
+    #: k-shot runs (k images per class) for the low-data experiment (Fig. 17).
+    shots: list[int] = field(default_factory=list)
+
+
+@dataclass
+class FinetuneCfg:
+    e2e: E2ECfg = field(default_factory=E2ECfg)
+    lc: LCCfg = field(default_factory=LCCfg)
+    #: extra E2E runs for Fig. 3: each item is ``{name: ..., <E2E key>: value, ...}``.
+    variants: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class InterpolationCfg:
+    #: explicit α values; ``null`` means 0 … 1 in steps of ``alpha_step`` (the paper's 21 values).
+    alphas: list[float] | None = None
+    alpha_step: float = 0.05
+    #: α values whose interpolated weights are written as checkpoints (the sweep itself stays in memory).
+    keep: list[float] = field(default_factory=lambda: [0.5])
+    #: output-space ensemble of the zero-shot and fine-tuned logits (the paper's Fig. 10 baseline).
+    ose: bool = True
+    fisher: bool = False
+    fisher_samples: int = 256
+    fisher_floor: float = 1e-6
+
+    def alpha_grid(self) -> list[float]:
+        """The α values of the sweep, rounded to 6 decimals so that 0.35 prints as 0.35."""
+        if self.alphas is not None:
+            return [round(float(a), 6) for a in self.alphas]
+        n = int(round(1.0 / self.alpha_step))
+        return [round(i * self.alpha_step, 6) for i in range(n + 1)]
+
+
+@dataclass
+class BaselinesCfg:
+    """The appendix's alternatives to WiSE-FT (paper Figs. 10–13) and the diversity analyses (Fig. 5)."""
+
+    methods: list[Literal["l2sp", "ema", "distill", "ose_prob", "random_interp", "lpft"]] = field(default_factory=list)
+    l2sp_lambdas: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    lc_l2sp_lambdas: list[float] = field(default_factory=lambda: [1e-6, 1e-4, 1e-2, 1.0])
+    ema_decays: list[float] = field(default_factory=lambda: [0.99, 0.999, 0.9999])
+    ema_biased_decays: list[float] = field(default_factory=lambda: [0.9, 0.99, 0.999])
+    distill_alphas: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    analyses: bool = False
+    cka_max_samples: int = 10000
+
+
+@dataclass
+class FiguresCfg:
+    #: figure and table names to draw (``null``: every one the profile's data can feed).
+    include: list[str] | None = None
+    formats: list[Literal["png", "pdf", "svg"]] = field(default_factory=lambda: ["png", "pdf"])
+    #: CSV of extra models for Fig. 1 (columns: name, group, dataset, top1).
+    baseline_models: str | None = None
+    #: the paper's table whose numbers are printed beside the run's (``table5_vitb16`` …).
+    paper_table: str | None = None
+
+
+@dataclass
+class Profile:
+    name: str
+    model: ModelCfg
+    data: DataCfg
+    description: str = ""
+    #: free text for the README's profiles table.
+    hardware: str = ""
+    expected_runtime: str = ""
+    seed: int = 0
+    device: str = "auto"
+    #: template set for the zero-shot head; ``null`` uses the reference dataset's own.
+    templates: str | None = None
+    #: pipeline steps to run (``null``: all).
+    steps: list[str] | None = None
+    eval: EvalCfg = field(default_factory=EvalCfg)
+    finetune: FinetuneCfg = field(default_factory=FinetuneCfg)
+    interpolation: InterpolationCfg = field(default_factory=InterpolationCfg)
+    baselines: BaselinesCfg = field(default_factory=BaselinesCfg)
+    figures: FiguresCfg = field(default_factory=FiguresCfg)
+    #: settings of the embedded offline world (only for ``world:`` models).
+    world: dict[str, Any] = field(default_factory=dict)
+    #: where the profile came from (set by the loader, not by users).
+    source: str = ""
+
+    @property
+    def datasets(self) -> list[str]:
+        """Every dataset the profile evaluates: reference, shifts, extras."""
+        return [self.data.reference, *self.data.shifts, *self.data.extra]
+
+
+# ------------------------------------------------------------------------------------------ range checks
+def _require(cond: bool, source: str, key: str, value: Any, expected: str) -> None:
+    if not cond:
+        raise ProfileError(f"{source}: key '{key}': {expected}, got {value!r}")
+
+
+def _check_ranges(p: Profile, src: str) -> None:
+    """Checks the type system cannot express: ranges, finiteness, consistency."""
+
+    def unit(key: str, v: float) -> None:
+        _require(isinstance(v, float) and 0.0 <= v <= 1.0, src, key, v, "expected a value in [0, 1]")
+
+    def positive(key: str, v: float | int) -> None:
+        _require(math.isfinite(v) and v > 0, src, key, v, "expected a positive finite number")
+
+    def non_negative(key: str, v: float | int) -> None:
+        _require(math.isfinite(v) and v >= 0, src, key, v, "expected a non-negative finite number")
+
+    def pair(key: str, v: list[float], lo: float | None = None) -> None:
+        _require(len(v) == 2 and v[0] <= v[1], src, key, v, "expected [low, high] with low <= high")
+        if lo is not None:
+            _require(v[0] >= lo, src, key, v, f"expected values >= {lo}")
+
+    for a in p.interpolation.alphas or []:
+        unit("interpolation.alphas", a)
+    for a in p.interpolation.keep:
+        unit("interpolation.keep", a)
+    _require(0 < p.interpolation.alpha_step <= 1, src, "interpolation.alpha_step", p.interpolation.alpha_step,
+             "expected a step in (0, 1]")
+    positive("interpolation.fisher_samples", p.interpolation.fisher_samples)
+    non_negative("interpolation.fisher_floor", p.interpolation.fisher_floor)
+    for key in ("batch_size", "chunk_images"):
+        positive(f"eval.{key}", getattr(p.eval, key))
+    non_negative("eval.num_workers", p.eval.num_workers)
+    if p.eval.max_images is not None:
+        positive("eval.max_images", p.eval.max_images)
+    e = p.finetune.e2e
+    for key in ("epochs", "batch_size", "lr", "log_every_steps"):
+        positive(f"finetune.e2e.{key}", getattr(e, key))
+    for key in ("weight_decay", "warmup_steps", "label_smoothing", "checkpoint_every_steps", "num_workers", "eps"):
+        non_negative(f"finetune.e2e.{key}", getattr(e, key))
+    for key in ("max_steps", "micro_batch_size", "grad_clip"):
+        if getattr(e, key) is not None:
+            positive(f"finetune.e2e.{key}", getattr(e, key))
+    _require(e.label_smoothing < 1, src, "finetune.e2e.label_smoothing", e.label_smoothing, "expected a value in [0, 1)")
+    _require(len(e.betas) == 2 and all(0 <= b < 1 for b in e.betas), src, "finetune.e2e.betas", e.betas,
+             "expected two values in [0, 1)")
+    pair("finetune.e2e.crop_scale", e.crop_scale, lo=0.0)
+    _require(e.crop_scale[1] <= 1.0 and e.crop_scale[0] > 0, src, "finetune.e2e.crop_scale", e.crop_scale,
+             "expected 0 < low <= high <= 1")
+    lc = p.finetune.lc
+    positive("finetune.lc.search_trials", lc.search_trials)
+    positive("finetune.lc.max_epochs", lc.max_epochs)
+    _require(0 < lc.heldout_fraction < 1, src, "finetune.lc.heldout_fraction", lc.heldout_fraction,
+             "expected a fraction in (0, 1)")
+    for key in ("lr_exponent", "wd_exponent", "l1_exponent", "label_smoothing"):
+        pair(f"finetune.lc.{key}", getattr(lc, key))
+    for b in lc.batch_sizes:
+        positive("finetune.lc.batch_sizes", b)
+    for k in lc.shots:
+        positive("finetune.lc.shots", k)
+    if lc.fixed is not None:
+        allowed = {"lr", "weight_decay", "l1", "label_smoothing", "batch_size", "epochs"}
+        for key in lc.fixed:
+            _require(key in allowed, src, f"finetune.lc.fixed.{key}", lc.fixed[key],
+                     f"unknown key; expected one of {sorted(allowed)}")
+    for i, variant in enumerate(p.finetune.variants):
+        _check_variant(variant, src, f"finetune.variants[{i}]", e)
+    for key in ("distill_alphas",):
+        for v in getattr(p.baselines, key):
+            unit(f"baselines.{key}", v)
+    for key in ("ema_decays", "ema_biased_decays"):
+        for v in getattr(p.baselines, key):
+            _require(0.0 < v < 1.0, src, f"baselines.{key}", v, "expected a decay in (0, 1)")
+    for key in ("l2sp_lambdas", "lc_l2sp_lambdas"):
+        for v in getattr(p.baselines, key):
+            non_negative(f"baselines.{key}", v)
+    positive("baselines.cka_max_samples", p.baselines.cka_max_samples)
+    from .device import PRECISIONS  # noqa: F401  (Literal already enforces; import keeps the list in one place)
+
+
+def _check_variant(variant: dict[str, Any], src: str, key: str, base: E2ECfg) -> None:
+    if "name" not in variant or not isinstance(variant["name"], str):
+        raise ProfileError(f"{src}: key '{key}.name': every variant needs a name, got {variant.get('name')!r}")
+    merged = {**dataclasses.asdict(base), **{k: v for k, v in variant.items() if k != "name"}}
+    _build(E2ECfg, merged, key, src)
+
+
+# --------------------------------------------------------------------------------------- generic builder
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        return f"a list of {_type_name(inner)}"
+    if origin is dict:
+        return "a mapping"
+    if tp is type(None):
+        return "null"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(tp: Any, value: Any, key: str, src: str) -> Any:
+    """Check ``value`` against the type hint ``tp`` and return it in canonical form."""
+
+    def fail() -> typing.NoReturn:
+        raise ProfileError(f"{src}: key '{key}': expected {_type_name(tp)}, got {value!r}")
+
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            fail()
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(arg, value, key, src)
+            except ProfileError:
+                if len([a for a in args if a is not type(None)]) == 1:
+                    raise
+        fail()
+    if origin is Literal:
+        if isinstance(value, str) and value in typing.get_args(tp):
+            return value
+        fail()
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            fail()
+        (inner,) = typing.get_args(tp)
+        return [_coerce(inner, v, f"{key}[{i}]", src) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            fail()
+        return copy.deepcopy(value)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, src)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        fail()
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        fail()
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "3e-5" as a string
+            try:
+                return float(value)
+            except ValueError:
+                fail()
+        fail()
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        fail()
+    raise TypeError(f"unsupported type hint {tp!r} for key {key}")  # a schema bug, not a user error
+
+
+def _build(cls: type, data: Any, where: str, src: str) -> Any:
+    if not isinstance(data, dict):
+        raise ProfileError(f"{src}: key '{where or '<top level>'}': expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields_by_name = {f.name: f for f in dataclasses.fields(cls)}
+    for k in data:
+        if not isinstance(k, str) or k not in fields_by_name or k == "source":
+            close = difflib.get_close_matches(str(k), list(fields_by_name), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(sorted(fields_by_name))}"
+            raise ProfileError(f"{src}: unknown key '{_join(where, k)}'{hint}")
+    kwargs = {}
+    for name, f in fields_by_name.items():
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], _join(where, name), src)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ProfileError(f"{src}: missing required key '{_join(where, name)}'")
+    return cls(**kwargs)
+
+
+def _join(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def _packaged_dir():
+    return resources.files("wiseft").joinpath("profiles")
+
+
+def list_profiles() -> list[tuple[str, str]]:
+    """``(name, description)`` of every packaged profile, sorted by name."""
+    out = []
+    for entry in sorted(_packaged_dir().iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".yaml"):
+            raw = yaml.safe_load(entry.read_text(encoding="utf-8")) or {}
+            out.append((entry.name[:-5], str(raw.get("description", "")).strip()))
+    return out
+
+
+def _read_yaml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read a packaged profile by name or a YAML file by path; return the mapping and its source label."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if text.endswith((".yaml", ".yml")) or path.exists():
+        if not path.is_file():
+            raise ProfileError(f"profile file {str(path)!r} does not exist")
+        source, body = str(path), path.read_text(encoding="utf-8")
+    else:
+        entry = _packaged_dir().joinpath(f"{text}.yaml")
+        if not entry.is_file():
+            known = ", ".join(n for n, _ in list_profiles())
+            raise ProfileError(f"unknown profile {text!r}; packaged profiles: {known} (or give a path to a .yaml file)")
+        source, body = f"wiseft/profiles/{text}.yaml", entry.read_text(encoding="utf-8")
+    try:
+        raw = yaml.safe_load(body)
+    except yaml.YAMLError as e:
+        raise ProfileError(f"{source}: not valid YAML: {e}") from e
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    return raw, source
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _resolve_extends(raw: dict[str, Any], source: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    parent = raw.get("extends")
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise ProfileError(f"{source}: key 'extends': expected a profile name or path, got {parent!r}")
+    if parent in seen:
+        raise ProfileError(f"{source}: key 'extends': circular inheritance through {parent!r}")
+    base_raw, base_src = _read_yaml(parent)
+    base_raw = _resolve_extends(base_raw, base_src, (*seen, parent))
+    child = {k: v for k, v in raw.items() if k != "extends"}
+    merged = _deep_merge(base_raw, child)
+    if "name" not in child:  # a derived profile is its own run, not its parent's
+        merged.pop("name", None)
+    return merged
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key.sub=value`` strings to a raw profile mapping; values are parsed as YAML.
+
+    Raises:
+        ProfileError: for a malformed override or a path through a non-mapping.
+    """
+    out = copy.deepcopy(raw)
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ProfileError(f"--set {item!r}: expected key=value, for example finetune.e2e.lr=1e-5")
+        key, _, text = item.partition("=")
+        key = key.strip()
+        parts = key.split(".")
+        if not key or any(not p for p in parts):
+            raise ProfileError(f"--set {item!r}: empty key")
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as e:
+            raise ProfileError(f"--set {item!r}: value is not valid YAML: {e}") from e
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                raise ProfileError(f"--set {item!r}: '{'.'.join(parts[: i + 1])}' is not a mapping")
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | None = None,
+                      check_references: bool = True) -> Profile:
+    """Validate a raw mapping and build a :class:`Profile`.
+
+    Args:
+        raw: the mapping read from YAML (after ``extends`` and overrides).
+        source: file name used in error messages.
+        default_name: the name to use when the mapping has none (the file's stem).
+        check_references: also check that datasets, models, template sets and files exist.
+
+    Raises:
+        ProfileError: for every kind of invalid input; never another exception type.
+    """
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    raw = dict(raw)
+    if "name" not in raw and default_name is not None:
+        raw["name"] = default_name
+    profile = _build(Profile, raw, "", source)
+    profile.source = source
+    _require(bool(profile.name.strip()), source, "name", profile.name, "expected a non-empty name")
+    _check_ranges(profile, source)
+    if check_references:
+        _check_references(profile, source)
+    return profile
+
+
+def load_profile(name_or_path: str | Path, overrides: Sequence[str] = (), check_references: bool = True) -> Profile:
+    """Load a packaged profile by name, or a YAML file by path, apply ``--set`` overrides and validate.
+
+    Raises:
+        ProfileError: naming the file, the key and the bad value.
+    """
+    raw, source = _read_yaml(name_or_path)
+    raw = _resolve_extends(raw, source)
+    raw = apply_overrides(raw, list(overrides))
+    stem = Path(str(name_or_path)).stem
+    if overrides:
+        source = f"{source} (with --set {' '.join(overrides)})"
+    return profile_from_dict(raw, source, default_name=stem, check_references=check_references)
+
+
+def profile_to_dict(profile: Profile) -> dict[str, Any]:
+    """A plain mapping of the profile (for ``profile.yaml`` in a run folder and for hashing)."""
+    out = dataclasses.asdict(profile)
+    out.pop("source", None)
+    return out
+
+
+def dump_profile(profile: Profile) -> str:
+    """The profile as YAML text."""
+    return yaml.safe_dump(profile_to_dict(profile), sort_keys=False)
+
+
+# ------------------------------------------------------------------------------------ reference checks
+def _check_references(p: Profile, src: str) -> None:
+    """Names that must exist somewhere else: datasets, models, template sets, files."""
+    from . import registries
+
+    for key, names in (("data.reference", [p.data.reference]), ("data.shifts", p.data.shifts),
+                       ("data.extra", p.data.extra)):
+        for name in names:
+            problem = registries.check_dataset(name)
+            if problem:
+                raise ProfileError(f"{src}: key '{key}': {problem}")
+    problem = registries.check_model(p.model.name, p.model.pretrained)
+    if problem:
+        raise ProfileError(f"{src}: key 'model': {problem}")
+    if p.templates is not None:
+        problem = registries.check_templates(p.templates)
+        if problem:
+            raise ProfileError(f"{src}: key 'templates': {problem}")
+    if p.figures.baseline_models is not None and not Path(p.figures.baseline_models).expanduser().is_file():
+        raise ProfileError(f"{src}: key 'figures.baseline_models': file {p.figures.baseline_models!r} does not exist")
