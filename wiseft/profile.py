@@ -220,6 +220,9 @@ class Profile:
     interpolation: InterpolationCfg = field(default_factory=InterpolationCfg)
     baselines: BaselinesCfg = field(default_factory=BaselinesCfg)
     figures: FiguresCfg = field(default_factory=FiguresCfg)
+    #: reference datasets run one after another with these settings (transfer, Table 2 / Fig. 16); each member
+    #: is this profile with ``data.reference`` replaced, no shifts, and the name ``<name>-<dataset>``.
+    suite: list[str] = field(default_factory=list)
     #: settings of the embedded offline world (only for ``world:`` models).
     world: dict[str, Any] = field(default_factory=dict)
     #: where the profile came from (set by the loader, not by users).
@@ -229,6 +232,18 @@ class Profile:
     def datasets(self) -> list[str]:
         """Every dataset the profile evaluates: reference, shifts, extras."""
         return [self.data.reference, *self.data.shifts, *self.data.extra]
+
+    def suite_members(self) -> list["Profile"]:
+        """The member profiles of a suite (an empty list for an ordinary profile)."""
+        members = []
+        for reference in self.suite:
+            member = copy.deepcopy(self)
+            member.suite = []
+            member.name = f"{self.name}-{reference}"
+            member.data = DataCfg(reference=reference, shifts=[], extra=[], root=self.data.root,
+                                  skip_bad_images=self.data.skip_bad_images)
+            members.append(member)
+        return members
 
 
 # ------------------------------------------------------------------------------------------ range checks
@@ -582,7 +597,7 @@ def _check_references(p: Profile, src: str) -> None:
     from . import registries
 
     for key, names in (("data.reference", [p.data.reference]), ("data.shifts", p.data.shifts),
-                       ("data.extra", p.data.extra)):
+                       ("data.extra", p.data.extra), ("suite", p.suite)):
         for name in names:
             problem = registries.check_dataset(name)
             if problem:

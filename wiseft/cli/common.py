@@ -1,0 +1,28 @@
+"""Arguments shared by several subcommands, so every command spells them the same way."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..profile import Profile, load_profile
+from ..run import RunContext
+
+
+def add_profile_args(parser: argparse.ArgumentParser, out: bool = True) -> None:
+    """``--profile``, ``--set`` (repeatable), ``--out`` and ``--device``."""
+    parser.add_argument("-p", "--profile", default="mini",
+                        help="packaged profile name (see `wiseft profiles`) or a path to a YAML file (default: mini)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a profile key, e.g. --set finetune.e2e.lr=1e-5 (repeatable)")
+    if out:
+        parser.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default: the profile's)")
+
+
+def profile_from_args(args: argparse.Namespace) -> Profile:
+    return load_profile(args.profile, overrides=args.overrides)
+
+
+def context_from_args(args: argparse.Namespace) -> RunContext:
+    """Load the profile named by the arguments and open its run folder."""
+    return RunContext(profile_from_args(args), out_dir=getattr(args, "out", None), device=args.device)

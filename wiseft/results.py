@@ -1,0 +1,142 @@
+"""The results store: tidy rows appended to ``<run>/results.jsonl``, read back as a DataFrame.
+
+Each evaluation appends one JSON object per (model setting, dataset, metric). Appends are atomic: each batch
+of rows is encoded first and written with a single ``write`` on a file opened with ``O_APPEND``, under an
+exclusive ``flock``, so a crash never leaves half a line and two processes appending at once lose nothing.
+A torn last line (a machine that lost power mid-write) is reported and skipped by the loader, never parsed.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from .errors import WiseftError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ResultRow", "ResultsStore", "load_results", "ROW_FIELDS", "METHODS", "MODES", "ROLES"]
+
+#: Column order of the store (``extra`` holds method-specific knobs such as ``lr`` or ``decay``).
+ROW_FIELDS = ("run_id", "profile", "model", "pretrained", "method", "mode", "alpha", "dataset", "role", "metric",
+              "value", "n", "time", "git_commit", "extra")
+METHODS = ("zeroshot", "finetuned", "wiseft", "ose", "ose_prob", "fisher", "random_interp", "l2sp", "ema",
+           "ema_biased", "distill", "lpft", "lc_l2sp", "variant", "kshot", "student")
+MODES = ("e2e", "lc")
+ROLES = ("reference", "shift", "extra", "heldout")
+
+try:  # POSIX advisory locks; on other systems O_APPEND single writes are the guarantee
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
+
+
+@dataclass
+class ResultRow:
+    """One measurement. ``value`` is a fraction in [0, 1] (accuracy, macro-F1, …)."""
+
+    run_id: str
+    profile: str
+    model: str
+    pretrained: str | None
+    method: str
+    mode: str | None
+    alpha: float | None
+    dataset: str
+    role: str
+    metric: str
+    value: float
+    n: int
+    time: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    git_commit: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise :class:`WiseftError` for a row that would corrupt later analysis."""
+        if self.method not in METHODS:
+            raise WiseftError(f"result row: unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.mode is not None and self.mode not in MODES:
+            raise WiseftError(f"result row: unknown mode {self.mode!r}; expected one of {', '.join(MODES)}")
+        if self.role not in ROLES:
+            raise WiseftError(f"result row: unknown role {self.role!r}; expected one of {', '.join(ROLES)}")
+        if not (isinstance(self.value, (int, float)) and math.isfinite(self.value) and 0.0 <= self.value <= 1.0):
+            raise WiseftError(f"result row for {self.dataset}/{self.metric}: value {self.value!r} is not a fraction in [0, 1]")
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
+            raise WiseftError(f"result row for {self.dataset}: alpha {self.alpha!r} outside [0, 1]")
+
+
+class ResultsStore:
+    """Append-only JSONL file of :class:`ResultRow` s.
+
+    Example:
+        >>> store = ResultsStore("runs/mini/results.jsonl")
+        >>> store.append([row])            # doctest: +SKIP
+        >>> df = store.load()               # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def append(self, rows: Iterable[ResultRow | Mapping[str, Any]]) -> int:
+        """Validate and append rows in one atomic write; return how many were written."""
+        lines = []
+        for row in rows:
+            if not isinstance(row, ResultRow):
+                row = ResultRow(**dict(row))
+            row.validate()
+            lines.append(json.dumps(asdict(row), sort_keys=False, separators=(",", ":")))
+        if not lines:
+            return 0
+        payload = ("\n".join(lines) + "\n").encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                written = os.write(fd, payload)
+                while written < len(payload):  # a short write on a full pipe or disk: finish it under the lock
+                    written += os.write(fd, payload[written:])
+                os.fsync(fd)
+            finally:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+        return len(lines)
+
+    def load(self) -> pd.DataFrame:
+        """All rows as a DataFrame (see :func:`load_results`)."""
+        return load_results(self.path)
+
+
+def load_results(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a results file into a DataFrame with the columns of :data:`ROW_FIELDS`.
+
+    A missing file gives an empty frame. A line that is not valid JSON (only possible as a torn last line
+    after a power loss) is skipped with a warning that names the file and line number.
+    """
+    path = Path(path)
+    records: list[dict[str, Any]] = []
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    log.warning("%s:%d: skipping a line that is not complete JSON", path, lineno)
+    frame = pd.DataFrame.from_records(records, columns=list(ROW_FIELDS))
+    if not frame.empty:
+        frame["value"] = frame["value"].astype(float)
+        frame["alpha"] = pd.to_numeric(frame["alpha"], errors="coerce")
+    return frame

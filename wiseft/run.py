@@ -1,0 +1,110 @@
+"""The run folder of a profile and the provenance stamped on everything written into it.
+
+``RunContext`` is the one object a notebook or CLI command creates after loading a profile: it knows where
+checkpoints, figures and results go, which device to use, and how to fill the bookkeeping columns of a
+results row, so that steps never build paths or provenance by hand.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .device import resolve_device
+from .io import atomic_write_text, stable_hash
+from .paths import default_run_dir
+from .profile import Profile, dump_profile, profile_to_dict
+from .results import ResultRow, ResultsStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunContext", "git_commit"]
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The commit of the wiseft source tree (``-dirty`` when it has changes), or the package version."""
+    from . import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=here,
+                             capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip() or f"v{__version__}"
+    except (OSError, subprocess.SubprocessError):
+        return f"v{__version__}"
+
+
+class RunContext:
+    """Paths, device and provenance of one profile's run.
+
+    Args:
+        profile: the validated profile.
+        out_dir: the run folder; defaults to ``runs/<profile name>``.
+        device: overrides the profile's device (``"cpu"``, ``"cuda"``, ``"auto"`` …).
+    """
+
+    def __init__(self, profile: Profile, out_dir: str | os.PathLike | None = None, device: str | None = None):
+        self.profile = profile
+        self.dir = Path(out_dir) if out_dir is not None else default_run_dir(profile.name)
+        self._device_name = device or profile.device
+        self.run_id = f"{profile.name}-{stable_hash(profile_to_dict(profile), 10)}"
+
+    # ---------------------------------------------------------------------------------------- layout
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.dir / "figures"
+
+    @property
+    def notebooks_dir(self) -> Path:
+        return self.dir / "notebooks"
+
+    @property
+    def steps_dir(self) -> Path:
+        return self.dir / "steps"
+
+    @property
+    def results_path(self) -> Path:
+        return self.dir / "results.jsonl"
+
+    @property
+    def results(self) -> ResultsStore:
+        return ResultsStore(self.results_path)
+
+    def checkpoint_path(self, stem: str) -> Path:
+        """``checkpoints/<stem>`` (without suffix; the checkpoint module adds ``.safetensors``/``.json``)."""
+        return self.checkpoints_dir / stem
+
+    @functools.cached_property
+    def device(self) -> torch.device:
+        return resolve_device(self._device_name)
+
+    def write_profile(self) -> Path:
+        """Write the resolved profile to ``profile.yaml`` in the run folder."""
+        return atomic_write_text(self.dir / "profile.yaml", dump_profile(self.profile))
+
+    # ------------------------------------------------------------------------------------ provenance
+    def row(self, **fields: Any) -> ResultRow:
+        """A :class:`ResultRow` with the run's bookkeeping columns filled in."""
+        base = dict(run_id=self.run_id, profile=self.profile.name, model=self.profile.model.name,
+                    pretrained=self.profile.model.pretrained, git_commit=git_commit())
+        base.update(fields)
+        return ResultRow(**base)
+
+    def provenance(self, parents: list[str] | None = None) -> dict[str, Any]:
+        """The provenance block of a checkpoint sidecar."""
+        import datetime as _dt
+
+        return {"git_commit": git_commit(), "run_id": self.run_id, "profile": self.profile.name,
+                "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "parents": list(parents or [])}
