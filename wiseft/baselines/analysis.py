@@ -110,10 +110,10 @@ def _labels(x: Any, name: str, n: int | None = None) -> np.ndarray:
 def prediction_diversity(preds_a: Any, preds_b: Any, labels: Any) -> float:
     """Prediction diversity (PD): fraction of examples where the two models disagree and one of them is correct.
 
-    Paper App. E (after Gontijo-Lopes et al., 2022, "No one representation to rule them all"): "the fraction of
-    examples for which two models disagree but one makes the correct prediction". Two models that disagree can
-    be correct at most one at a time, so PD = mean[(a ≠ b) ∧ (a = y ∨ b = y)]. It ignores disagreements where
-    both are wrong, because those cannot help an ensemble.
+    Paper Sec. 5 / App. E, which takes the measure from Gontijo-Lopes et al. (2022, "No one representation to
+    rule them all"): the fraction of examples on which the two models disagree and one of them is correct.
+    Two models that disagree can be correct at most one at a time, so PD = mean[(a ≠ b) ∧ (a = y ∨ b = y)].
+    Disagreements where both are wrong are not counted, because no ensemble of the two can fix those.
 
     Args:
         preds_a: predicted class per example, shape [N].
@@ -179,8 +179,8 @@ def linear_cka(features_a: Any, features_b: Any, *, max_samples: int | None = 10
 
     With X [n, d1] and Y [n, d2] centred column-wise, CKA = ‖Yᵀ X‖²_F / (‖Xᵀ X‖_F · ‖Yᵀ Y‖_F), which equals
     HSIC(XXᵀ, YYᵀ) / sqrt(HSIC(XXᵀ, XXᵀ)·HSIC(YYᵀ, YYᵀ)) but costs d×d instead of n×n memory. When n exceeds
-    ``max_samples`` the same seeded random subset of rows is taken from both matrices (paper App. E: "a random
-    10k subsample"), so the value is reproducible for a given seed.
+    ``max_samples`` the same seeded random subset of rows is taken from both matrices (paper App. E subsamples
+    10k examples at random), so the value is reproducible for a given seed.
 
     Returns:
         ``(cka, n_used)``. CKA is in [0, 1], 1 for identical features (and for features that differ by an
