@@ -179,7 +179,10 @@ class InterpolationCfg:
 class BaselinesCfg:
     """The appendix's alternatives to WiSE-FT (paper Figs. 10–13) and the diversity analyses (Fig. 5)."""
 
-    methods: list[Literal["l2sp", "ema", "distill", "ose_prob", "random_interp", "lpft"]] = field(default_factory=list)
+    #: which baselines to run: E2E ``l2sp``, ``ema`` (debiased), ``ema_biased`` (started at θ_zero-shot), ``lpft``;
+    #: LC ``lc_l2sp``, ``distill``; output-space ``ose_prob``, ``random_interp``.
+    methods: list[Literal["l2sp", "ema", "ema_biased", "lpft", "lc_l2sp", "distill", "ose_prob", "random_interp"]] = \
+        field(default_factory=list)
     l2sp_lambdas: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
     lc_l2sp_lambdas: list[float] = field(default_factory=lambda: [1e-6, 1e-4, 1e-2, 1.0])
     ema_decays: list[float] = field(default_factory=lambda: [0.99, 0.999, 0.9999])
