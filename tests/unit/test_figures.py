@@ -258,6 +258,13 @@ def test_save_figure_and_table_write_every_format_atomically(tmp_path, df):
     assert pd.read_csv(tmp_path / "table1.csv", index_col=0).shape == (7, 8)
 
 
+def test_tables_read_a_real_results_store(tmp_path, df):
+    rows = [dict(r, alpha=None if pd.isna(r["alpha"]) else r["alpha"]) for r in S.core_rows()]
+    ResultsStore(tmp_path / "results.jsonl").append(rows)
+    stored = load_run_results(tmp_path)
+    assert T.table1(stored).round(6).equals(T.table1(S.frame(S.core_rows())).round(6))
+
+
 def test_load_run_results_concatenates_suite_members(tmp_path):
     rows = S.transfer_frame().to_dict("records")
     for member in ("transfer-cifar10", "transfer-dtd"):

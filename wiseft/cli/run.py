@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..paths import default_run_dir
-from ..profile import load_profile
+from .common import add_profile_args, profile_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,15 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Execute the profile's notebooks with papermill into runs/<profile>/notebooks/, skipping steps "
                     "whose profile, notebook and upstream steps are unchanged, and write runs/<profile>/report.md "
                     "linking every figure and table. Exits 1 when a step fails, naming the notebook and the cell.")
-    p.add_argument("-p", "--profile", default="mini",
-                   help="packaged profile name (see `wiseft profiles`) or a path to a YAML file (default: mini)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a profile key, e.g. --set finetune.e2e.lr=1e-5 (repeatable)")
-    p.add_argument("--out", default=None, help="run folder (default: runs/<profile>)")
+    add_profile_args(p)
     p.add_argument("--only", nargs="+", default=None, metavar="STEP",
                    help="run only these steps (e.g. --only fig1 table1); their dependencies are not run")
     p.add_argument("--force", action="store_true", help="rerun the selected steps even when unchanged")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N, mps or auto (default: the profile's)")
     p.add_argument("--notebooks", default=None,
                    help="folder holding the step notebooks (default: $WISEFT_NOTEBOOKS or the repository's notebooks/)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: $WISEFT_KERNEL or python3)")
@@ -33,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..pipeline import run_pipeline
 
-    profile = load_profile(args.profile, overrides=args.overrides)
+    profile = profile_from_args(args)
     # Notebooks reload the profile from what the user typed; a relative path must survive the kernel's cwd.
     ref = str(Path(args.profile).resolve()) if Path(args.profile).is_file() else args.profile
     outcomes = run_pipeline(profile, profile_ref=ref, overrides=args.overrides, out_dir=args.out, only=args.only,
