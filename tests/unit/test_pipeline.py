@@ -207,3 +207,27 @@ def test_report_links_figures_and_tables(tmp_path, nbdir):
     assert "### fig1 — Fig. 1:" in report and "![fig1](figures/fig1.png)" in report and "[PDF](figures/fig1.pdf)" in report
     assert "### sweep_table_e2e — Tables 4, 5:" in report and "| 0 | 68.3 |" in report
     assert "[executed](notebooks/figures/fig1.ipynb)" in report
+
+
+def test_recorded_outputs_and_markdown_do_not_change_the_fingerprint(tmp_path, nbdir):
+    run = tmp_path / "run"
+    run_pipeline(make_profile(), out_dir=run, notebooks_dir=nbdir, executor=FakeExecutor())
+    path = nbdir / "02_zeroshot.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="68.3\n")]
+    nb.cells[0].execution_count = 7
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("# Zero-shot, explained better"))
+    nbformat.write(nb, path)
+    fake = FakeExecutor()
+    run_pipeline(make_profile(), out_dir=run, notebooks_dir=nbdir, executor=fake)
+    assert fake.steps == []
+
+
+def test_a_rerun_figure_step_drops_its_stale_files(tmp_path, nbdir):
+    run = tmp_path / "run"
+    run_pipeline(make_profile(), out_dir=run, notebooks_dir=nbdir,
+                 executor=FakeExecutor(outputs={"fig1": {"figures/fig1.png": "old"}}))
+    fake = FakeExecutor()  # this time the notebook finds no data and draws nothing
+    run_pipeline(make_profile(seed=5), out_dir=run, notebooks_dir=nbdir, executor=fake)
+    assert "fig1" in fake.steps and not (run / "figures" / "fig1.png").exists()
+    assert json.loads((run / "steps" / "fig1.json").read_text())["outputs"] == []

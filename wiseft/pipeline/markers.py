@@ -1,6 +1,6 @@
 """Done-markers: ``<run>/steps/<step>.json``, written last and atomically when a step succeeds.
 
-A marker holds the step's *fingerprint*: a hash of the resolved profile, the notebook file's content and the
+A marker holds the step's *fingerprint*: a hash of the resolved profile, the code cells of the notebook and the
 markers of the steps upstream of it. A step is skipped when its marker's fingerprint equals the current one and
 everything it recorded (the executed notebook, the files it produced) is still there. Because a dependency's
 marker changes each time that step runs, rerunning a step reruns everything downstream of it.
@@ -19,7 +19,7 @@ from ..io import atomic_write_json, sha256_file, stable_hash
 
 log = logging.getLogger(__name__)
 
-__all__ = ["marker_path", "read_marker", "write_marker", "remove_marker", "fingerprint", "is_up_to_date"]
+__all__ = ["notebook_code_hash", "marker_path", "read_marker", "write_marker", "remove_marker", "fingerprint", "is_up_to_date"]
 
 MARKER_FORMAT = 1
 
@@ -46,6 +46,21 @@ def remove_marker(steps_dir: Path, step: str) -> None:
     marker_path(steps_dir, step).unlink(missing_ok=True)
 
 
+def notebook_code_hash(notebook: Path) -> str:
+    """SHA-256 of a notebook's code cells only.
+
+    Outputs, execution counts, metadata and markdown do not change what a step computes; the repository's
+    notebooks carry recorded outputs (for nbval), and re-recording them must not rerun a pipeline.
+    """
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+        cells = [c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    except (OSError, ValueError, AttributeError) as e:
+        log.warning("%s: not a readable notebook (%s); hashing the whole file", notebook, e)
+        return sha256_file(notebook)
+    return stable_hash(["".join(c) if isinstance(c, list) else c for c in cells], length=64)
+
+
 def fingerprint(step: str, profile: Mapping[str, Any], notebook: Path,
                 dependencies: Mapping[str, Mapping[str, Any] | None]) -> str:
     """Hash of what a step's result depends on: profile, notebook content, and its dependencies' markers.
@@ -57,7 +72,7 @@ def fingerprint(step: str, profile: Mapping[str, Any], notebook: Path,
     return stable_hash({
         "step": step,
         "profile": dict(profile),
-        "notebook_sha256": sha256_file(notebook),
+        "notebook_code": notebook_code_hash(notebook),
         "dependencies": {name: (stable_hash(m, 64) if m else None) for name, m in sorted(dependencies.items())},
     }, length=64)
 

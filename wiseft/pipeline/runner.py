@@ -114,6 +114,9 @@ class _Scope:
             return
         log.info("step %s: running %s (%s)", step.name, step.notebook, "--force" if up_to_date else why)
         remove_marker(steps_dir, step.name)
+        if step.is_figure:  # a figure the current data can no longer feed must not linger from an older run
+            for stale in {p for pattern in step.produces for p in self.run_dir.glob(pattern) if p.is_file()}:
+                stale.unlink()
         dest = self.run_dir / "notebooks" / step.notebook
         started = time.time()
         try:
