@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..profile import Profile, load_profile
-from ..run import RunContext
+
+if TYPE_CHECKING:  # RunContext imports torch; commands that do not need it start faster without
+    from ..run import RunContext
 
 
 def add_profile_args(parser: argparse.ArgumentParser, out: bool = True) -> None:
@@ -23,6 +26,8 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
     return load_profile(args.profile, overrides=args.overrides)
 
 
-def context_from_args(args: argparse.Namespace) -> RunContext:
+def context_from_args(args: argparse.Namespace) -> "RunContext":
     """Load the profile named by the arguments and open its run folder."""
+    from ..run import RunContext
+
     return RunContext(profile_from_args(args), out_dir=getattr(args, "out", None), device=args.device)

@@ -1,0 +1,275 @@
+"""Figures and tables from synthetic results shaped like real runs."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import synth_results as S  # noqa: E402
+from wiseft.errors import WiseftError  # noqa: E402
+from wiseft.figures import (get_figure, list_figures, load_run_results, save_figure, save_table)  # noqa: E402
+from wiseft.figures import data as D  # noqa: E402
+from wiseft.figures import tables as T  # noqa: E402
+from wiseft.figures._robust import logit  # noqa: E402
+from wiseft.figures.curves import kshot_gains  # noqa: E402
+from wiseft.results import ResultsStore  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def df():
+    return S.full_frame()
+
+
+def _data_for(name, df):
+    spec = get_figure(name)
+    if spec.source == "analyses":
+        return S.analyses_frame()
+    if spec.scope == "suite":
+        return S.transfer_frame()
+    if name in ("fig9", "table6"):
+        return S.further_shift_frame()
+    return df
+
+
+@pytest.fixture(scope="module")
+def drawn(df):
+    """Each entry drawn once from its full data and shared by the tests (drawing dominates the runtime)."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = get_figure(name).draw(_data_for(name, df))
+        return cache[name]
+
+    yield get
+    plt.close("all")
+
+
+def _labels(ax):
+    return set(ax.get_legend_handles_labels()[1])
+
+
+# --------------------------------------------------------------------------------------------- registry
+def test_registry_has_the_papers_figures():
+    names = set(list_figures())
+    assert {"fig1", "fig3", "fig5", "fig6", "fig7", "fig9", "fig10", "fig11", "fig12", "fig13", "fig16", "fig17",
+            "table1", "sweep_table", "table6", "table2"} <= names
+    assert set(list_figures("suite")) == {"fig16", "table2"}
+
+
+def test_unknown_figure_lists_known_names():
+    with pytest.raises(WiseftError, match="fig1.*table1"):
+        get_figure("fig99")
+
+
+@pytest.mark.parametrize("name", list_figures())
+def test_every_figure_draws_from_full_data(name, df, drawn):
+    spec = get_figure(name)
+    assert spec.requires(_data_for(name, df)) is None
+    out = drawn(name)
+    assert isinstance(out, Figure if spec.kind == "figure" else pd.DataFrame)
+    if spec.kind == "table":
+        assert out.notna().to_numpy().any()
+
+
+@pytest.mark.parametrize("name", list_figures())
+def test_every_figure_says_what_is_missing(name):
+    spec = get_figure(name)
+    empty = pd.DataFrame(columns=["dataset", "measure", "value"]) if spec.source == "analyses" else S.frame([])
+    reason = spec.requires(empty)
+    assert isinstance(reason, str) and reason
+
+
+def test_requires_names_the_missing_method(df):
+    core_only = S.frame(S.core_rows())
+    assert "kshot" in get_figure("fig17").requires(core_only)
+    assert "variants" in get_figure("fig3").requires(core_only)
+    assert "ema_biased" in get_figure("fig12").requires(core_only)
+    assert "further shifts" in get_figure("fig9").requires(df)
+    assert "output-space" in get_figure("fig10").requires(core_only)
+    assert "columns" in get_figure("fig5").requires(pd.DataFrame({"dataset": ["a"], "value": [1.0]}))
+    no_shift = S.frame([r for r in S.core_rows() if r["dataset"] == S.REF])
+    assert "no distribution shifts" in get_figure("fig1").requires(no_shift)
+
+
+# ----------------------------------------------------------------------------------------- wide table
+def test_settings_table_averages_and_dedupes():
+    rows = S.core_rows()
+    dup = dict(rows[0], value=0.5)  # a re-evaluated zero-shot ImageNet row: the last one wins
+    st = D.settings_table(S.frame(rows + [dup]))
+    zs = D.zeroshot_point(st, ("ViT-B-16", "openai"))
+    assert zs["imagenet"] == pytest.approx(0.5)
+    assert st.attrs["reference"] == "imagenet" and st.attrs["shifts"] == S.SHIFTS
+    ft = D.finetuned_point(st, "e2e")
+    expected_avg = np.mean([S.acc(d, "e2e", 1.0) for d in S.SHIFTS])
+    assert ft[D.AVG_SHIFTS] == pytest.approx(expected_avg)
+    assert ft[D.AVG] == pytest.approx((S.acc("imagenet", "e2e", 1.0) + expected_avg) / 2)
+
+
+def test_subsampled_reference_mapping():
+    ds = ["imagenet", "imagenet-r", "objectnet", "imagenet-sub-r", "imagenet-sub-objectnet"]
+    assert D.subsampled_reference(ds, "imagenet", "imagenet-r") == "imagenet-sub-r"
+    assert D.subsampled_reference(ds, "imagenet", "objectnet") == "imagenet-sub-objectnet"
+    assert D.subsampled_reference(ds, "imagenet", "imagenet-a") == "imagenet"
+
+
+# ----------------------------------------------------------------------------------------------- Fig. 1
+def test_fig1_series_axes_and_fit(drawn):
+    fig = drawn("fig1")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "logit" and ax.get_yscale() == "logit"
+    assert all(t.get_text().endswith("%") for t in ax.get_xticklabels() if t.get_text())
+    assert {"zero-shot", "fine-tuned (E2E)", "fine-tuned (LC)", "WiSE-FT (E2E)", "WiSE-FT (LC)", "α = 0.5", "y = x",
+            "linear fit (zero-shot models)"} <= _labels(ax)
+    # The fit passes through the two zero-shot models (ViT-B-16 and RN50) in logit space.
+    line = next(l for l in ax.get_lines() if l.get_label() == "linear fit (zero-shot models)")
+    x, y = line.get_xdata(), line.get_ydata()
+    ref_avg = lambda off: (S.ACC["imagenet"][0] - off, np.mean([S.ACC[d][0] - off for d in S.SHIFTS]))  # noqa: E731
+    (x1, y1), (x2, y2) = ref_avg(0.0), ref_avg(0.1)
+    slope = (logit(y1) - logit(y2)) / (logit(x1) - logit(x2))
+    assert np.allclose(logit(y), logit(y1) + slope * (logit(x) - logit(x1)), atol=1e-6)
+    # The WiSE-FT E2E curve has the 21 α values; its α = 0.5 point is marked.
+    curve = next(l for l in ax.get_lines() if l.get_label() == "WiSE-FT (E2E)")
+    assert len(curve.get_xdata()) == 21
+    assert len(fig.axes) == 2  # with the zoom panel
+
+
+def test_fig1_single_zero_shot_model_draws_no_fit_and_baseline_csv_adds_groups(tmp_path):
+    rows = [r for r in S.core_rows() if r["model"] != "RN50"]
+    csv = tmp_path / "models.csv"
+    recs = []
+    for i, off in enumerate((0.0, 0.05, 0.1)):
+        for d in [S.REF, *S.SHIFTS]:
+            recs.append(dict(name=f"resnet{i}", group="standard ImageNet models", dataset=d,
+                             top1=100 * (0.7 + off) if d == S.REF else 100 * (0.4 + off)))
+    pd.DataFrame(recs).to_csv(csv, index=False)
+    fig = get_figure("fig1").draw(S.frame(rows), zoom=False)
+    assert "linear fit (zero-shot models)" not in _labels(fig.axes[0])
+    plt.close(fig)
+    fig = get_figure("fig1").draw(S.frame(rows), baseline_models=str(csv), zoom=False)
+    labels = _labels(fig.axes[0])
+    plt.close(fig)
+    assert {"standard ImageNet models", "linear fit (standard ImageNet models)"} <= labels
+
+
+# ------------------------------------------------------------------------------------------ Figs. 6, 7
+def test_fig6_panels_have_the_endpoint_line_and_better_endpoint(drawn):
+    fig = drawn("fig6")
+    axes = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title() for a in axes] == [D.display_name(d) for d in [S.REF, *S.SHIFTS]]
+    r = axes[2]  # ImageNet-R: zero-shot is the better endpoint
+    lines = {l.get_label(): l for l in r.get_lines()}
+    assert lines["better endpoint"].get_ydata()[0] == pytest.approx(100 * S.ACC["imagenet-r"][0])
+    assert list(lines["(1−α)·Acc(θ₀) + α·Acc(θ₁)"].get_ydata()) == pytest.approx(
+        [100 * S.acc("imagenet-r", "e2e", 0), 100 * S.acc("imagenet-r", "e2e", 1)])
+
+
+def test_fig7_uses_class_subsampled_reference(drawn):
+    fig = drawn("fig7")
+    by_title = {a.get_title(): a for a in fig.axes if a.get_visible()}
+    assert len(by_title) == len(S.SHIFTS)
+    assert "class-subsampled" in by_title["ImageNet-R"].get_xlabel()
+    assert "class-subsampled" in by_title["ObjectNet"].get_xlabel()
+    assert "class-subsampled" not in by_title["ImageNetV2"].get_xlabel()
+    assert by_title["ImageNet-A"].get_xscale() == "logit"
+
+
+def test_fig10_and_fig13_show_baselines_beside_wiseft(drawn):
+    ax = drawn("fig10").axes[0]
+    assert {"WiSE-FT (E2E)", "output-space ensemble (logits)"} <= _labels(ax)
+    fig = drawn("fig13")
+    titles = [a.get_title() for a in fig.axes if a.get_visible()]
+    assert len(titles) == 6 and titles[0].startswith("Random interpolation")
+    for ax in fig.axes:
+        if ax.get_visible():
+            assert any(l.get_label().startswith("WiSE-FT") for l in ax.get_lines())
+
+
+def test_fig17_optimal_alpha_per_k_by_hand(df, drawn):
+    gains = kshot_gains(df)
+    for k in (1, 5, 10, 25):
+        part = gains[(gains["shots"] == k) & (gains["alpha"] != "optimal")]
+        best = gains[(gains["shots"] == k) & (gains["alpha"] == "optimal")].iloc[0]
+        assert best["acc"] == pytest.approx(part["acc"].max())
+        lc = part[part["alpha"] == "1"]["acc"].iloc[0]
+        assert best["gain_lc"] == pytest.approx(best["acc"] - lc)
+        assert part[part["alpha"] == "0"]["gain_zeroshot"].iloc[0] == pytest.approx(0.0)
+    ax = drawn("fig17").axes[0]
+    assert ax.get_xscale() == "log"
+
+
+# ---------------------------------------------------------------------------------------------- tables
+def test_table1_optimal_alpha_is_one_per_column_by_hand(df):
+    table = T.table1(df)
+    assert list(table.index) == ["Zero-shot", "Fine-tuned LC", "Fine-tuned E2E", "WiSE-FT LC, α=0.5",
+                                 "WiSE-FT LC, optimal α", "WiSE-FT E2E, α=0.5", "WiSE-FT E2E, optimal α"]
+    assert list(table.columns) == [S.REF, *S.SHIFTS, D.AVG_SHIFTS, D.AVG]
+    for mode in ("e2e", "lc"):
+        for d in [S.REF, *S.SHIFTS]:
+            values = [S.acc(d, mode, a) for a in S.ALPHAS]
+            i = int(np.argmax(values))
+            assert table.attrs["optimal_alpha"][mode][d] == pytest.approx(S.ALPHAS[i])
+            assert table.loc[f"WiSE-FT {mode.upper()}, optimal α", d] == pytest.approx(100 * values[i])
+        avg = [np.mean([S.acc(d, mode, a) for d in S.SHIFTS]) for a in S.ALPHAS]
+        assert table.attrs["optimal_alpha"][mode][D.AVG_SHIFTS] == pytest.approx(S.ALPHAS[int(np.argmax(avg))])
+    assert table.loc["Zero-shot", "imagenet-a"] == pytest.approx(100 * S.ACC["imagenet-a"][0])
+    assert table.loc["WiSE-FT E2E, α=0.5", S.REF] == pytest.approx(100 * S.acc(S.REF, "e2e", 0.5))
+    md = T.to_markdown(table)
+    assert "| WiSE-FT E2E, optimal α |" in md and "ImageNet-A" in md and "optimal α per column" in md
+
+
+def test_sweep_table_layout(df):
+    table = T.sweep_table(df, mode="lc")
+    assert list(table.index) == S.ALPHAS
+    assert list(table.columns) == [S.REF, *S.SHIFTS, D.AVG_SHIFTS, D.AVG]
+    assert table.loc[0.35, "objectnet"] == pytest.approx(100 * S.acc("objectnet", "lc", 0.35))
+
+
+def test_table6_and_table2_by_hand():
+    t6 = T.table6(S.further_shift_frame())
+    assert list(t6["dataset"]) == ["fmow", "fmow-ood"]
+    assert list(t6["metric"]) == ["top1", "worst_region_acc"]
+    assert t6.iloc[1]["Zero-shot"] == pytest.approx(24.0)
+    t2 = T.table2(S.transfer_frame())
+    assert list(t2.columns) == ["cifar10", "dtd"]
+    ft = 80.0
+    half = 100 * (0.5 * 0.45 + 0.5 * 0.80 + 0.04)
+    assert t2.loc["Fine-tuned (E2E)", "dtd"] == pytest.approx(ft)
+    assert t2.loc["gain α=0.5 (pp)", "dtd"] == pytest.approx(half - ft)
+
+
+# ------------------------------------------------------------------------------------------------ saving
+def test_save_figure_and_table_write_every_format_atomically(tmp_path, df):
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    paths = save_figure(fig, tmp_path, "fig6", dpi=50)
+    plt.close(fig)
+    assert [p.name for p in paths] == ["fig6.png", "fig6.pdf"]
+    assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:4] == b"%PDF"
+    paths = save_table(T.table1(df), tmp_path, "table1", title="Table 1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig6.pdf", "fig6.png", "table1.csv", "table1.md"]
+    assert pd.read_csv(tmp_path / "table1.csv", index_col=0).shape == (7, 8)
+
+
+def test_tables_read_a_real_results_store(tmp_path, df):
+    rows = [dict(r, alpha=None if pd.isna(r["alpha"]) else r["alpha"]) for r in S.core_rows()]
+    ResultsStore(tmp_path / "results.jsonl").append(rows)
+    stored = load_run_results(tmp_path)
+    assert T.table1(stored).round(6).equals(T.table1(S.frame(S.core_rows())).round(6))
+
+
+def test_load_run_results_concatenates_suite_members(tmp_path):
+    rows = S.transfer_frame().to_dict("records")
+    for member in ("transfer-cifar10", "transfer-dtd"):
+        ResultsStore(tmp_path / member / "results.jsonl").append(
+            [dict(r, alpha=None if pd.isna(r["alpha"]) else r["alpha"]) for r in rows if r["profile"] == member])
+    both = load_run_results(tmp_path, ["transfer-cifar10", "transfer-dtd"])
+    assert set(both["dataset"]) == {"cifar10", "dtd"}
+    assert get_figure("table2").requires(both) is None

@@ -1,0 +1,318 @@
+"""Course tooling: strip the solutions out of the solved assignment, and check students' α sweeps.
+
+The repository keeps a *solved* assignment (``notebooks/course/wiseft_assignment_solved.ipynb``) that nbval
+runs. Solutions sit between marker lines, in code or markdown cells::
+
+    ### BEGIN SOLUTION
+    theta = {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}
+    ### END SOLUTION
+
+or fill a whole cell tagged ``solution``. :func:`strip_notebook` replaces each region with
+``raise NotImplementedError("write your code here")`` (a short prompt in markdown) and clears every output, so
+the handed-out notebook shows no answers. From the shell::
+
+    python -m wiseft.course strip notebooks/course/wiseft_assignment_solved.ipynb -o wiseft_assignment.ipynb
+
+The assignment's check cell calls :func:`check_sweep`, which compares the students' numbers with wiseft's and
+says in words what is off and what the likely cause is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import WiseftError
+from .io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CourseError", "BEGIN", "END", "CODE_STUB", "strip_source", "strip_notebook", "strip_file",
+           "SweepCheck", "check_sweep", "main"]
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+CODE_STUB = 'raise NotImplementedError("write your code here")'
+MARKDOWN_STUB = "_Your answer here._"
+SOLUTION_TAG = "solution"
+
+
+class CourseError(WiseftError, ValueError):
+    """A malformed assignment notebook (unbalanced solution markers) or a failed check."""
+
+
+# ----------------------------------------------------------------------------------------------- strip
+def strip_source(source: str, cell_type: str = "code", where: str = "cell") -> tuple[str, int]:
+    """Replace every solution region of one cell's source; return the new source and the number of regions.
+
+    Raises:
+        CourseError: for an END without BEGIN, a BEGIN inside a region, or a region left open, naming ``where``
+            and the line.
+    """
+    out: list[str] = []
+    inside, indent, count, opened = False, "", 0, 0
+    for lineno, line in enumerate(source.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(BEGIN):
+            if inside:
+                raise CourseError(f"{where}, line {lineno}: '{BEGIN}' inside a region opened on line {opened}")
+            inside, opened, count = True, lineno, count + 1
+            indent = line[: len(line) - len(line.lstrip())]
+            if cell_type == "code":
+                out += [f"{indent}# YOUR CODE HERE", f"{indent}{CODE_STUB}"]
+            else:
+                out.append(f"{indent}{MARKDOWN_STUB}")
+        elif stripped.startswith(END):
+            if not inside:
+                raise CourseError(f"{where}, line {lineno}: '{END}' without a '{BEGIN}' before it")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise CourseError(f"{where}: the region opened on line {opened} has no '{END}'")
+    return "\n".join(out), count
+
+
+def strip_notebook(nb: Any, require_solutions: bool = True) -> Any:
+    """A copy of ``nb`` (an ``nbformat`` notebook) without solutions and without outputs.
+
+    Raises:
+        CourseError: for malformed markers, or when ``require_solutions`` and there was nothing to strip
+            (the wrong notebook was given).
+    """
+    nb = copy.deepcopy(nb)
+    total = 0
+    for index, cell in enumerate(nb.cells):
+        where = f"cell {index + 1} ({cell.cell_type})"
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SOLUTION_TAG in tags:
+            cell.source = f"# YOUR CODE HERE\n{CODE_STUB}" if cell.cell_type == "code" else MARKDOWN_STUB
+            cell.metadata["tags"] = [t for t in tags if t != SOLUTION_TAG]
+            total += 1
+        else:
+            cell.source, n = strip_source(cell.source, cell.cell_type, where)
+            total += n
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    if require_solutions and total == 0:
+        raise CourseError(f"no solution regions found (no '{BEGIN}' lines and no cells tagged '{SOLUTION_TAG}'); "
+                          "is this the solved notebook?")
+    nb.metadata.pop("papermill", None)
+    log.info("stripped %d solution region(s)", total)
+    return nb
+
+
+def strip_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write the students' copy of the solved notebook ``src`` to ``dst`` (atomically); return ``dst``.
+
+    Raises:
+        CourseError: when ``dst`` is ``src`` (the solved copy would be lost) or the markers are malformed.
+    """
+    import nbformat
+
+    src, dst = Path(src), Path(dst)
+    if dst.resolve() == src.resolve():
+        raise CourseError(f"refusing to overwrite the solved notebook {src}; give another output path with -o")
+    stripped = strip_notebook(nbformat.read(src, as_version=4))
+    return atomic_write_text(dst, nbformat.writes(stripped) + "\n")
+
+
+# ----------------------------------------------------------------------------------------------- check
+@dataclass
+class SweepCheck:
+    """The outcome of :func:`check_sweep`; prints as the sentences a student reads.
+
+    Attributes:
+        ok: every number within tolerance and nothing missing.
+        messages: one sentence per problem.
+        hints: what the pattern of differences suggests.
+        table: ``alpha, dataset, yours, wiseft, diff`` (fractions; diff in fraction points).
+    """
+
+    ok: bool
+    messages: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tol: float = 0.005
+
+    def __str__(self) -> str:
+        if self.ok:
+            return (f"All {len(self.table)} numbers match wiseft's within {100 * self.tol:.1f} pp. "
+                    "Your interpolation and sweep are right.")
+        lines = [f"{len(self.messages)} problem(s) with your sweep:"]
+        lines += [f"- {m}" for m in self.messages]
+        lines += [f"Hint: {h}" for h in self.hints]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+    def raise_if_failed(self) -> None:
+        """Raise :class:`CourseError` with the full explanation unless the check passed."""
+        if not self.ok:
+            raise CourseError(str(self))
+
+
+_VALUE_COLUMNS = ("value", "accuracy", "acc", "top1")
+
+
+def _as_sweep(obj: Any, mode: str, what: str) -> pd.DataFrame:
+    """``alpha, dataset, value`` (fractions) from a results frame, a long or wide frame, or a mapping."""
+    if isinstance(obj, Mapping):
+        recs = []
+        for alpha, v in obj.items():
+            items = v.items() if isinstance(v, Mapping) else [("reference", v)]
+            recs += [dict(alpha=float(alpha), dataset=str(d), value=float(x)) for d, x in items]
+        frame = pd.DataFrame(recs, columns=["alpha", "dataset", "value"])
+    elif isinstance(obj, pd.DataFrame):
+        frame = obj.copy()
+        if "method" in frame.columns:  # a wiseft results store
+            from .figures.data import primary_metrics
+
+            metrics = primary_metrics(frame)
+            frame = frame[(frame["method"] == "wiseft") & (frame["mode"] == mode)]
+            frame = frame[frame["metric"] == frame["dataset"].map(metrics)]
+        if "alpha" not in frame.columns:
+            raise CourseError(f"{what}: expected a column 'alpha', got columns {list(frame.columns)}")
+        if "dataset" in frame.columns:
+            col = next((c for c in _VALUE_COLUMNS if c in frame.columns), None)
+            if col is None:
+                raise CourseError(f"{what}: expected a value column ({', '.join(_VALUE_COLUMNS)}), "
+                                  f"got columns {list(frame.columns)}")
+            frame = frame[["alpha", "dataset", col]].rename(columns={col: "value"})
+        else:  # wide: one column per dataset
+            frame = frame.melt(id_vars="alpha", var_name="dataset", value_name="value")
+    else:
+        raise CourseError(f"{what}: expected a DataFrame or a mapping alpha -> {{dataset: accuracy}}, "
+                          f"got {type(obj).__name__}")
+    frame["alpha"] = pd.to_numeric(frame["alpha"], errors="coerce").round(4)
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    frame = frame.dropna(subset=["alpha", "value"])
+    if len(frame) and frame["value"].max() > 1.0:  # percentages
+        frame["value"] = frame["value"] / 100.0
+    return frame.drop_duplicates(subset=["alpha", "dataset"], keep="last").reset_index(drop=True)
+
+
+def _close(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    return bool(len(a)) and bool(np.all(np.abs(a - b) <= tol))
+
+
+def _diagnose(t: pd.DataFrame, ref: pd.DataFrame, tol: float) -> list[str]:
+    """Name the likely mistake from the pattern of differences."""
+    hints = []
+    wide_ref = ref.pivot_table(index="alpha", columns="dataset", values="value")
+    bad = t[t["diff"].abs() > tol]
+    if bad.empty:
+        return hints
+    ends = bad["alpha"].isin([0.0, 1.0])
+    if ends.any():
+        which = sorted(bad.loc[ends, "alpha"].unique())
+        names = " and ".join({0.0: "α = 0 (the zero-shot model)", 1.0: "α = 1 (the fine-tuned model)"}[a] for a in which)
+        hints.append(f"{names} should reproduce the endpoint exactly: check which weights you load as θ_zero-shot "
+                     "and θ_fine-tuned, and that you evaluate with the matching head.")
+    mid = t[(t["alpha"] > 0) & (t["alpha"] < 1)]
+    if mid.empty:
+        return hints
+    flipped = np.array([wide_ref.loc[round(1 - a, 4), d] if round(1 - a, 4) in wide_ref.index else np.nan
+                        for a, d in zip(mid["alpha"], mid["dataset"])])
+    line = np.array([(1 - a) * wide_ref.loc[0.0, d] + a * wide_ref.loc[1.0, d]
+                     if {0.0, 1.0} <= set(wide_ref.index) else np.nan for a, d in zip(mid["alpha"], mid["dataset"])])
+    yours = mid["yours"].to_numpy()
+    if not mid["diff"].abs().le(tol).all():
+        if _close(yours[~np.isnan(flipped)], flipped[~np.isnan(flipped)], tol):
+            hints.append("your numbers match wiseft's at 1 − α: the mixing is reversed. WiSE-FT is "
+                         "θ_α = (1 − α)·θ_zero-shot + α·θ_fine-tuned, so α = 0 is the zero-shot model.")
+        elif _close(yours[~np.isnan(line)], line[~np.isnan(line)], tol):
+            hints.append("your numbers lie on the straight line between the endpoints' accuracies: you averaged "
+                         "the accuracies instead of evaluating a model with averaged weights.")
+        elif mid.groupby("dataset")["yours"].nunique().max() == 1:
+            hints.append("your accuracy does not change with α: did you load the interpolated weights into the model "
+                         "(model.load_state_dict(theta)) before evaluating?")
+        elif not ends.any():
+            hints.append("the endpoints are right but the mixtures are not: did you interpolate every parameter, "
+                         "the classification head too (head.weight, head.bias), and only floating-point tensors?")
+    return hints
+
+
+def check_sweep(student_results: Any, reference_results: Any, tol: float = 0.005, *, mode: str = "e2e",
+                datasets: Sequence[str] | None = None) -> SweepCheck:
+    """Compare a student's per-α accuracies with wiseft's and explain every difference in words.
+
+    Args:
+        student_results: ``{alpha: {dataset: accuracy}}``, or a DataFrame with ``alpha`` and either
+            ``dataset`` + ``value``/``accuracy`` columns or one column per dataset. Fractions or percent.
+        reference_results: wiseft's numbers: a results-store DataFrame (the ``wiseft`` rows of ``mode`` are
+            used) or the same shapes as ``student_results``.
+        tol: allowed absolute difference, as a fraction (0.005 = 0.5 pp).
+        mode: ``e2e`` or ``lc``, when ``reference_results`` is a results store.
+        datasets: restrict the check to these datasets.
+
+    Returns:
+        A :class:`SweepCheck`; ``print`` it, or call ``raise_if_failed()``.
+
+    Example:
+        >>> check_sweep({0.0: {"ref": 0.5}, 1.0: {"ref": 0.8}}, {0.0: {"ref": 0.5}, 1.0: {"ref": 0.8}}).ok
+        True
+    """
+    from .figures.data import display_name
+
+    yours = _as_sweep(student_results, mode, "your results")
+    ref = _as_sweep(reference_results, mode, "the reference results")
+    if datasets is not None:
+        yours, ref = yours[yours["dataset"].isin(datasets)], ref[ref["dataset"].isin(datasets)]
+    if ref.empty:
+        raise CourseError("the reference results hold no WiSE-FT sweep to compare with; run wiseft's interpolate "
+                          "step first")
+    messages: list[str] = []
+    for d in [d for d in dict.fromkeys(ref["dataset"]) if d not in set(yours["dataset"])]:
+        messages.append(f"{display_name(d)}: your results have no numbers for this dataset.")
+    have = set(yours["dataset"])
+    missing_alpha = sorted(set(ref["alpha"]) - set(yours["alpha"]))
+    if missing_alpha:
+        messages.append("your sweep has no numbers at α = " + ", ".join(f"{a:g}" for a in missing_alpha) + ".")
+    t = ref.merge(yours, on=["alpha", "dataset"], suffixes=("_ref", "_yours"))
+    t = t.rename(columns={"value_ref": "wiseft", "value_yours": "yours"})
+    t["diff"] = t["yours"] - t["wiseft"]
+    t = t.sort_values(["alpha", "dataset"], kind="stable").reset_index(drop=True)
+    for r in t[t["diff"].abs() > tol].itertuples():
+        messages.append(f"α={r.alpha:.2f}: your {display_name(r.dataset)} accuracy {100 * r.yours:.1f}% differs from "
+                        f"wiseft's {100 * r.wiseft:.1f}% ({100 * r.diff:+.1f} pp).")
+    hints = _diagnose(t, ref, tol) if len(t) else []
+    if not have & set(ref["dataset"]):
+        hints.append("none of your dataset names match wiseft's (" + ", ".join(dict.fromkeys(ref["dataset"]))
+                     + "); use the registry names.")
+    ok = not messages and len(t) > 0
+    return SweepCheck(ok=ok, messages=messages, hints=hints,
+                      table=t[["alpha", "dataset", "yours", "wiseft", "diff"]], tol=tol)
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m wiseft.course strip SOLVED.ipynb -o STUDENT.ipynb``."""
+    parser = argparse.ArgumentParser(prog="python -m wiseft.course",
+                                     description="Course tooling for the wiseft assignment.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("strip", help="write the students' copy of a solved notebook (solutions and outputs removed)")
+    p.add_argument("notebook", help="the solved notebook")
+    p.add_argument("-o", "--output", required=True, help="where to write the students' copy")
+    args = parser.parse_args(argv)
+    try:
+        out = strip_file(args.notebook, args.output)
+    except (WiseftError, OSError) as e:
+        print(f"wiseft.course strip: error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The look of the paper's figures: colours, markers, logit-scaled axes with percent ticks.
+
+Every figure function draws inside :func:`paper_style`, so notebooks and the pipeline produce the same look
+without touching global matplotlib state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import matplotlib
+import numpy as np
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+from ._robust import fit_linear_logit, inverse_logit, logit
+
+__all__ = ["COLORS", "MARKERS", "paper_style", "logit_axes", "draw_fit", "draw_diagonal", "alpha_marker_kw"]
+
+#: One colour per series kind, close to the paper's Fig. 1 (purple zero-shot, pink/orange WiSE-FT curves).
+COLORS = {
+    "zeroshot": "#6a3d9a",
+    "finetuned_e2e": "#e31a1c",
+    "finetuned_lc": "#ff7f00",
+    "wiseft_e2e": "#e7298a",
+    "wiseft_lc": "#f4a582",
+    "ose": "#1f78b4",
+    "ose_prob": "#a6cee3",
+    "fisher": "#33a02c",
+    "baseline": "#1f78b4",
+    "standard": "#4d4d4d",
+    "diagonal": "#9e9e9e",
+    "linear": "#7f7f7f",
+}
+MARKERS = {"zeroshot": "*", "finetuned": "D", "alpha05": "o", "baseline": "s"}
+
+_TICKS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999])
+
+
+@contextlib.contextmanager
+def paper_style() -> Iterator[None]:
+    """Seaborn's white grid with the paper's font sizes, restored on exit."""
+    rc = {"axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8, "xtick.labelsize": 8,
+          "ytick.labelsize": 8, "figure.dpi": 100, "savefig.bbox": "tight", "axes.spines.top": False,
+          "axes.spines.right": False, "legend.frameon": True, "legend.framealpha": 0.9}
+    with matplotlib.rc_context(), sns.axes_style("whitegrid"), sns.plotting_context("paper", rc=rc):
+        matplotlib.rcParams.update(rc)
+        yield
+
+
+def _percent(value: float, _pos=None) -> str:
+    return f"{100 * value:.4g}%"
+
+
+def _ticks_for(lo: float, hi: float) -> list[float]:
+    inside = [t for t in _TICKS if lo <= t <= hi]
+    if len(inside) < 3:  # a narrow range (a zoom): use round percents instead
+        step = 0.01 if hi - lo < 0.1 else 0.05
+        inside = list(np.arange(np.ceil(lo / step) * step, hi + 1e-9, step))
+    return [float(round(t, 4)) for t in inside]
+
+
+def _limits(values: Sequence[float], pad: float = 0.25) -> tuple[float, float]:
+    z = logit(np.asarray([v for v in values if np.isfinite(v)], dtype=float))
+    if z.size == 0:
+        return 0.05, 0.95
+    lo, hi = float(z.min()), float(z.max())
+    span = max(hi - lo, 0.4)
+    return float(inverse_logit(lo - pad * span)), float(inverse_logit(hi + pad * span))
+
+
+def logit_axes(ax: Axes, xs: Sequence[float], ys: Sequence[float], xlabel: str, ylabel: str,
+               square: bool = False) -> None:
+    """Logit-scale both axes around the data, with ticks labelled in percent (as in the paper).
+
+    Args:
+        xs, ys: every plotted value (fractions), used to choose the limits.
+        square: use the same limits on both axes (for panels that show y = x).
+    """
+    xlim, ylim = _limits(xs), _limits(ys)
+    if square:
+        lo, hi = min(xlim[0], ylim[0]), max(xlim[1], ylim[1])
+        xlim = ylim = (lo, hi)
+    for axis, lim, setter in ((ax.xaxis, xlim, ax.set_xlim), (ax.yaxis, ylim, ax.set_ylim)):
+        scale = ax.set_xscale if axis is ax.xaxis else ax.set_yscale
+        scale("logit")
+        setter(*lim)
+        axis.set_major_locator(FixedLocator(_ticks_for(*lim)))
+        axis.set_major_formatter(FuncFormatter(_percent))
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+
+
+def draw_fit(ax: Axes, ref: Sequence[float], shift: Sequence[float], label: str, color: str,
+             linestyle: str = "-") -> tuple[float, float] | None:
+    """Draw the least-squares line of ``shift`` on ``ref`` in logit space across the axes' x range.
+
+    Returns:
+        ``(slope, intercept)`` of the fit, or ``None`` (and nothing drawn) with fewer than two distinct points.
+    """
+    try:
+        slope, intercept = fit_linear_logit(np.asarray(ref, dtype=float), np.asarray(shift, dtype=float))
+    except ValueError:
+        return None
+    lo, hi = ax.get_xlim()
+    z = np.linspace(logit(lo), logit(hi), 200)
+    ax.plot(inverse_logit(z), inverse_logit(slope * z + intercept), color=color, linestyle=linestyle,
+            linewidth=1.2, label=label, zorder=1)
+    return slope, intercept
+
+
+def draw_diagonal(ax: Axes) -> None:
+    """The y = x line (on logit axes it stays straight)."""
+    lo = max(ax.get_xlim()[0], ax.get_ylim()[0])
+    hi = min(ax.get_xlim()[1], ax.get_ylim()[1])
+    if lo < hi:
+        z = np.linspace(logit(lo), logit(hi), 50)
+        ax.plot(inverse_logit(z), inverse_logit(z), color=COLORS["diagonal"], linestyle=":", linewidth=1.0,
+                label="y = x", zorder=0)
+
+
+def alpha_marker_kw(color: str) -> dict:
+    """Marker style of the α = 0.5 point on a WiSE-FT curve."""
+    return dict(marker=MARKERS["alpha05"], s=55, facecolor="white", edgecolor=color, linewidth=1.8, zorder=5)

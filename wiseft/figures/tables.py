@@ -1,0 +1,228 @@
+"""The paper's tables from a run's results: Table 1, the sweep tables (4/5), Table 6 and Table 2.
+
+Tables are DataFrames in percent (unrounded; :func:`to_markdown` rounds to one decimal as the paper does), with
+the run's dataset registry names as columns plus ``avg_shifts`` and ``avg``. :func:`run_numbers` is the tidy form
+of the same numbers that :mod:`wiseft.figures.paper` compares with the paper's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import data as D
+
+__all__ = ["run_numbers", "table1", "sweep_table", "table6", "table2", "to_markdown", "requires_table1",
+           "requires_sweep_table"]
+
+_NUMBER_COLUMNS = ["method", "mode", "alpha", "dataset", "metric", "value"]
+
+
+def run_numbers(df: pd.DataFrame, model: tuple[str, str] | None = None) -> pd.DataFrame:
+    """Every number a paper table could hold, tidy: ``method, mode, alpha, dataset, metric, value`` (%).
+
+    Methods: ``zeroshot``; ``finetuned`` per mode; ``wiseft`` per mode and α; ``wiseft_opt`` per mode and
+    column, with the α that maximises that column in ``alpha`` (the paper's single α per column). Datasets
+    include ``avg_shifts`` and ``avg``.
+    """
+    st = D.settings_table(df)
+    if st.empty:
+        return pd.DataFrame(columns=_NUMBER_COLUMNS)
+    if st["profile"].nunique() > 1:  # a suite: each member has its own reference, zero-shot and fine-tuned rows
+        parts = [_profile_numbers(st[st["profile"] == p], st.attrs, model) for p in dict.fromkeys(st["profile"])]
+        return pd.concat(parts, ignore_index=True)
+    return _profile_numbers(st, st.attrs, model)
+
+
+def _profile_numbers(st: pd.DataFrame, attrs: dict, model: tuple[str, str] | None) -> pd.DataFrame:
+    st = st.copy()
+    st.attrs = dict(attrs)
+    model = model or D.main_model(st)
+    metrics = dict(st.attrs["metrics"])
+    shift_metrics = {metrics[s] for s in st.attrs["shifts"]}
+    avg_metric = shift_metrics.pop() if len(shift_metrics) == 1 else "mixed"
+    metrics[D.AVG_SHIFTS] = avg_metric
+    ref_metric = metrics.get(st.attrs["reference"]) if st.attrs["reference"] else None
+    metrics[D.AVG] = avg_metric if ref_metric == avg_metric else "mixed"
+    columns = [c for c in [*st.attrs["datasets"], D.AVG_SHIFTS, D.AVG] if st[c].notna().any()]
+    rows: list[dict] = []
+
+    def add(method: str, mode: str, alpha: float, row: pd.Series, cols: Sequence[str]) -> None:
+        for c in cols:
+            if pd.notna(row[c]):
+                rows.append(dict(method=method, mode=mode, alpha=alpha, dataset=c, metric=metrics[c],
+                                 value=100 * float(row[c])))
+
+    zs = D.zeroshot_point(st, model)
+    if zs is not None:
+        add("zeroshot", "", math.nan, zs, columns)
+    for mode in ("e2e", "lc"):
+        ft = D.finetuned_point(st, mode, model)
+        if ft is not None:
+            add("finetuned", mode, math.nan, ft, columns)
+        curve = D.sweep(st, mode, model=model)
+        for _, r in curve.iterrows():
+            add("wiseft", mode, float(r["alpha"]), r, columns)
+        if curve["alpha"].nunique() >= 2:
+            for c in columns:
+                a, v = D.optimal_alpha(curve, c)
+                if not math.isnan(v):
+                    rows.append(dict(method="wiseft_opt", mode=mode, alpha=a, dataset=c, metric=metrics[c],
+                                     value=100 * v))
+    return pd.DataFrame(rows, columns=_NUMBER_COLUMNS)
+
+
+def _order(st_attrs: dict, present: Sequence[str]) -> list[str]:
+    order = [*st_attrs["references"], *st_attrs["shifts"], D.AVG_SHIFTS, D.AVG]
+    return [c for c in order if c in set(present)]
+
+
+def requires_table1(df: pd.DataFrame) -> str | None:
+    """Table 1 needs zero-shot results and at least one fine-tuned model or sweep on the reference."""
+    if df is None or df.empty:
+        return "no results rows; run the zeroshot, finetune and interpolate steps first"
+    st = D.settings_table(df)
+    if st.attrs["reference"] is None:
+        return "no dataset with role 'reference' in the results"
+    if D.zeroshot_point(st) is None:
+        return "no zero-shot results (method 'zeroshot' or a WiSE-FT row at α = 0)"
+    if not D.modes_with_sweep(st):
+        return "no WiSE-FT α sweep (method 'wiseft' rows with two or more α); run the interpolate step"
+    return None
+
+
+def table1(df: pd.DataFrame) -> pd.DataFrame:
+    """Paper Table 1: zero-shot, fine-tuned (LC, E2E), WiSE-FT at α = 0.5 and at the optimal α, per column.
+
+    The optimal α is chosen separately for each column (a single α per column, as in the paper's caption);
+    ``table.attrs['optimal_alpha'][mode][column]`` records it.
+    """
+    nums = run_numbers(df)
+    st_attrs = D.settings_table(df).attrs
+    labels = []
+    pieces = []
+
+    def put(label: str, sel: pd.DataFrame) -> None:
+        if not sel.empty:
+            labels.append(label)
+            pieces.append(sel.set_index("dataset")["value"].rename(label))
+
+    put("Zero-shot", nums[nums["method"] == "zeroshot"])
+    for mode in ("lc", "e2e"):
+        put(f"Fine-tuned {mode.upper()}", nums[(nums["method"] == "finetuned") & (nums["mode"] == mode)])
+    optimal: dict[str, dict[str, float]] = {}
+    for mode in ("lc", "e2e"):
+        w = nums[(nums["method"] == "wiseft") & (nums["mode"] == mode)]
+        put(f"WiSE-FT {mode.upper()}, α=0.5", w[np.isclose(w["alpha"].astype(float), 0.5)])
+        opt = nums[(nums["method"] == "wiseft_opt") & (nums["mode"] == mode)]
+        put(f"WiSE-FT {mode.upper()}, optimal α", opt)
+        if not opt.empty:
+            optimal[mode] = dict(zip(opt["dataset"], opt["alpha"].astype(float)))
+    table = pd.concat(pieces, axis=1).T if pieces else pd.DataFrame()
+    table = table.reindex(columns=_order(st_attrs, table.columns))
+    table.index.name = "method"
+    table.attrs["optimal_alpha"] = optimal
+    table.attrs["notes"] = [f"optimal α per column ({m.upper()}): " + ", ".join(
+        f"{D.display_name(c)} {optimal[m][c]:g}" for c in table.columns if c in optimal[m]) for m in optimal]
+    return table
+
+
+def requires_sweep_table(df: pd.DataFrame) -> str | None:
+    """The sweep tables need a WiSE-FT α sweep."""
+    if df is None or df.empty:
+        return "no results rows; run the interpolate step first"
+    if not D.modes_with_sweep(D.settings_table(df)):
+        return "no WiSE-FT α sweep (method 'wiseft' rows with two or more α); run the interpolate step"
+    return None
+
+
+def sweep_table(df: pd.DataFrame, mode: str = "e2e") -> pd.DataFrame:
+    """Paper Tables 4 and 5: one row per α, columns the reference, the shifts, AvgShifts and Avg(ref, shifts)."""
+    st = D.settings_table(df)
+    curve = D.sweep(st, mode)
+    cols = _order(st.attrs, [c for c in [*st.attrs["datasets"], D.AVG_SHIFTS, D.AVG] if curve[c].notna().any()])
+    table = (100 * curve.set_index("alpha")[cols]).astype(float)
+    table.index.name = "α"
+    table.attrs["notes"] = [f"WiSE-FT {mode.upper()}: θ_α = (1−α)·θ_zero-shot + α·θ_fine-tuned"]
+    return table
+
+
+def table6(df: pd.DataFrame, *, mode: str = "e2e", datasets: Sequence[str] | None = None) -> pd.DataFrame:
+    """Paper Table 6: per dataset and metric, zero-shot, fine-tuned, WiSE-FT α = 0.5 and optimal α.
+
+    Each row uses its dataset's primary metric (accuracy, worst-region accuracy, macro-F1, pm-0); the optimal
+    α is chosen per row. ``table.attrs['optimal_alpha']`` maps dataset to α.
+    """
+    st = D.settings_table(df)
+    datasets = list(datasets) if datasets else [*st.attrs["references"], *st.attrs["shifts"]]
+    zs = D.zeroshot_point(st)
+    ft = D.finetuned_point(st, mode)
+    curve = D.sweep(st, mode)
+    half = curve[np.isclose(curve["alpha"], 0.5)]
+    records, optimal = [], {}
+    for ds in datasets:
+        a, v = D.optimal_alpha(curve.dropna(subset=[ds]), ds) if len(curve) else (math.nan, math.nan)
+        optimal[ds] = a
+        records.append({
+            "dataset": ds, "metric": st.attrs["metrics"][ds],
+            "Zero-shot": 100 * zs[ds] if zs is not None else math.nan,
+            f"Fine-tuned {mode.upper()}": 100 * ft[ds] if ft is not None else math.nan,
+            "WiSE-FT, α=0.5": 100 * half[ds].iloc[0] if len(half) else math.nan,
+            "WiSE-FT, optimal α": 100 * v,
+        })
+    table = pd.DataFrame(records)
+    table.index = [f"{D.display_name(r['dataset'])} ({D.metric_name(r['metric'])})" for r in records]
+    table.attrs["optimal_alpha"] = optimal
+    table.attrs["notes"] = [f"mode: {mode.upper()}; optimal α chosen per row"]
+    return table
+
+
+def table2(df: pd.DataFrame) -> pd.DataFrame:
+    """Paper Table 2: fine-tuned (E2E) vs WiSE-FT at α = 0.5 and at the optimal α on each reference dataset.
+
+    Rows ``gain α=0.5`` and ``gain optimal α`` hold the differences to standard fine-tuning, in pp.
+    """
+    st = D.settings_table(df)
+    curve = D.sweep(st, "e2e")
+    cols, data, optimal = [], {}, {}
+    for ref in st.attrs["references"]:
+        c = curve.dropna(subset=[ref])
+        if c["alpha"].nunique() < 2:
+            continue
+        ft_rows = st[(st["method"] == "finetuned") & (st["mode"] == "e2e")].dropna(subset=[ref])
+        ft = float(ft_rows[ref].iloc[-1]) if len(ft_rows) else float(c[np.isclose(c["alpha"], 1)][ref].iloc[-1])
+        half = c[np.isclose(c["alpha"], 0.5)][ref]
+        a, best = D.optimal_alpha(c, ref)
+        h = float(half.iloc[0]) if len(half) else math.nan
+        cols.append(ref)
+        optimal[ref] = a
+        data[ref] = [100 * ft, 100 * h, 100 * best, 100 * (h - ft), 100 * (best - ft)]
+    table = pd.DataFrame(data, index=["Fine-tuned (E2E)", "WiSE-FT, α=0.5", "WiSE-FT, optimal α",
+                                      "gain α=0.5 (pp)", "gain optimal α (pp)"])
+    table.attrs["optimal_alpha"] = optimal
+    return table
+
+
+def to_markdown(table: pd.DataFrame, decimals: int = 1, title: str | None = None) -> str:
+    """A GitHub-flavoured Markdown table; numbers rounded to ``decimals``, datasets named as in the paper."""
+
+    def cell(v) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "" if math.isnan(v) else f"{v:.{decimals}f}"
+        return str(v)
+
+    header = [str(table.index.name or "")] + [D.display_name(str(c)) for c in table.columns]
+    index = [f"{i:g}" if isinstance(i, (float, np.floating)) else str(i) for i in table.index]
+    lines = []
+    if title:
+        lines += [f"**{title}**", ""]
+    lines.append("| " + " | ".join(header) + " |")
+    lines.append("|" + "|".join(["---"] + ["---:"] * len(table.columns)) + "|")
+    for label, (_, row) in zip(index, table.iterrows()):
+        lines.append("| " + " | ".join([label] + [cell(v) for v in row]) + " |")
+    for note in table.attrs.get("notes", []):
+        lines += ["", f"_{note}_"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,115 @@
+"""Done-markers: ``<run>/steps/<step>.json``, written last and atomically when a step succeeds.
+
+A marker holds the step's *fingerprint*: a hash of the resolved profile, the code cells of the notebook and the
+markers of the steps upstream of it. A step is skipped when its marker's fingerprint equals the current one and
+everything it recorded (the executed notebook, the files it produced) is still there. Because a dependency's
+marker changes each time that step runs, rerunning a step reruns everything downstream of it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..io import atomic_write_json, sha256_file, stable_hash
+
+log = logging.getLogger(__name__)
+
+__all__ = ["notebook_code_hash", "marker_path", "read_marker", "write_marker", "remove_marker", "fingerprint", "is_up_to_date"]
+
+MARKER_FORMAT = 1
+
+
+def marker_path(steps_dir: Path, step: str) -> Path:
+    return Path(steps_dir) / f"{step}.json"
+
+
+def read_marker(steps_dir: Path, step: str) -> dict[str, Any] | None:
+    """The marker of ``step``, or ``None`` when there is none or it cannot be read (then the step reruns)."""
+    path = marker_path(steps_dir, step)
+    if not path.is_file():
+        return None
+    try:
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        log.warning("%s: unreadable done-marker (%s); the step will run again", path, e)
+        return None
+    return marker if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
+
+
+def remove_marker(steps_dir: Path, step: str) -> None:
+    """Forget that ``step`` finished (done before it runs again, so a kill cannot leave a stale marker)."""
+    marker_path(steps_dir, step).unlink(missing_ok=True)
+
+
+def notebook_code_hash(notebook: Path) -> str:
+    """SHA-256 of a notebook's code cells only.
+
+    Outputs, execution counts, metadata and markdown do not change what a step computes; the repository's
+    notebooks carry recorded outputs (for nbval), and re-recording them must not rerun a pipeline.
+    """
+    try:
+        nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
+        cells = [c.get("source", "") for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    except (OSError, ValueError, AttributeError) as e:
+        log.warning("%s: not a readable notebook (%s); hashing the whole file", notebook, e)
+        return sha256_file(notebook)
+    return stable_hash(["".join(c) if isinstance(c, list) else c for c in cells], length=64)
+
+
+def fingerprint(step: str, profile: Mapping[str, Any], notebook: Path,
+                dependencies: Mapping[str, Mapping[str, Any] | None]) -> str:
+    """Hash of what a step's result depends on: profile, notebook content, and its dependencies' markers.
+
+    Args:
+        dependencies: ``name -> marker`` (``None`` for a dependency that has not run, e.g. excluded by the
+            profile's ``steps``).
+    """
+    return stable_hash({
+        "step": step,
+        "profile": dict(profile),
+        "notebook_code": notebook_code_hash(notebook),
+        "dependencies": {name: (stable_hash(m, 64) if m else None) for name, m in sorted(dependencies.items())},
+    }, length=64)
+
+
+def write_marker(steps_dir: Path, step: str, fp: str, *, run_dir: Path, notebook: Path, source: Path,
+                 outputs: list[Path], started: float, finished: float, parameters: Mapping[str, Any]) -> Path:
+    """Write the done-marker of a finished step (the last thing a step does)."""
+    def rel(p: Path) -> str:
+        try:
+            return str(Path(p).resolve().relative_to(Path(run_dir).resolve()))
+        except ValueError:
+            return str(p)
+
+    stamp = lambda t: _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="seconds")  # noqa: E731
+    return atomic_write_json(marker_path(steps_dir, step), {
+        "format": MARKER_FORMAT,
+        "step": step,
+        "fingerprint": fp,
+        # Unique per execution, so that steps downstream of a rerun step always see a changed marker.
+        "execution": uuid.uuid4().hex,
+        "notebook": rel(notebook),
+        "source_notebook": str(source),
+        "outputs": sorted(rel(p) for p in outputs),
+        "parameters": dict(parameters),
+        "started": stamp(started),
+        "finished": stamp(finished),
+        "seconds": round(finished - started, 3),
+    })
+
+
+def is_up_to_date(marker: Mapping[str, Any] | None, fp: str, run_dir: Path) -> tuple[bool, str]:
+    """Whether a step with ``marker`` can be skipped, and why (or why not), in words."""
+    if marker is None:
+        return False, "not run yet"
+    if marker.get("fingerprint") != fp:
+        return False, "its profile, notebook or an upstream step changed"
+    for rel in [marker.get("notebook", ""), *marker.get("outputs", [])]:
+        if rel and not (Path(run_dir) / rel).exists():
+            return False, f"{rel} is missing"
+    return True, "unchanged"
