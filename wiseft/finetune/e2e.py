@@ -272,8 +272,10 @@ class _Run:
         start = progress.step_in_epoch
         batches = iter(self._loader(epoch, start))
         meter = _Throughput(progress.global_step)
-        steps = progress_bar(range(start, plan.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                             total=plan.steps_per_epoch, initial=start, disable=not self.main)
+        steps = range(start, plan.steps_per_epoch)
+        if self.main:  # one bar, on rank 0
+            steps = progress_bar(steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", total=plan.steps_per_epoch,
+                                 initial=start)
         for step_in_epoch in steps:
             if progress.global_step >= self.total_steps:
                 break
