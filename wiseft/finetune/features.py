@@ -20,7 +20,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ class FeatureSet:
 
     def tensors(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """``(features float32, labels int64)`` as torch tensors on ``device``."""
-        feats = torch.from_numpy(np.ascontiguousarray(self.features, dtype=np.float32))
+        feats = torch.from_numpy(np.array(self.features, dtype=np.float32))  # a writable copy of the memory map
         return feats.to(device), torch.from_numpy(np.asarray(self.labels, dtype=np.int64)).to(device)
 
 
@@ -116,13 +116,14 @@ def feature_cache_key(encoder_sha256: str, preprocess: dict[str, Any], dataset_i
 @torch.no_grad()
 def compute_features(encoder: torch.nn.Module, dataset: torch.utils.data.Dataset, *, batch_size: int = 256,
                      num_workers: int = 0, device: str | torch.device = "cpu", precision: str = "fp32",
-                     out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     allocate: Callable[[int, int], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run ``encoder`` over ``dataset`` in order (eval mode) and return ``(features float32 [N, D], labels)``.
 
     Args:
         encoder: maps an image batch to feature vectors.
         dataset: ``ds[i] -> (image_tensor, label)`` with the evaluation transform applied.
-        out: an array (e.g. a memory map) of shape ``[N, D]`` to fill instead of allocating one.
+        allocate: ``allocate(N, D)`` returns the float32 array to fill (a memory map, say); called once ``D`` is
+            known from the first batch. Default: an in-memory array.
     """
     dev = resolve_device(device)
     encoder = encoder.to(dev)
@@ -131,14 +132,15 @@ def compute_features(encoder: torch.nn.Module, dataset: torch.utils.data.Dataset
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                                          pin_memory=dev.type == "cuda")
     labels = np.empty(len(dataset), dtype=np.int64)
-    feats, pos = out, 0
+    allocate = allocate or (lambda n, d: np.empty((n, d), dtype=np.float32))
+    feats, pos = None, 0
     try:
         for images, y in progress(loader, desc="features"):
             with autocast(precision, dev):
                 f = encoder(images.to(dev, non_blocking=True))
             f = f.float().cpu().numpy()
             if feats is None:
-                feats = np.empty((len(dataset), f.shape[1]), dtype=np.float32)
+                feats = allocate(len(dataset), f.shape[1])
             feats[pos:pos + len(f)] = f
             labels[pos:pos + len(f)] = np.asarray(y, dtype=np.int64)
             pos += len(f)
@@ -147,17 +149,6 @@ def compute_features(encoder: torch.nn.Module, dataset: torch.utils.data.Dataset
     if feats is None:
         raise WiseftError("cannot compute features of an empty dataset")
     return feats, labels
-
-
-def _probe_dim(encoder: torch.nn.Module, dataset, device: torch.device, precision: str) -> int:
-    image, _ = dataset[0]
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        with torch.no_grad(), autocast(precision, device):
-            return int(encoder(image.unsqueeze(0).to(device)).shape[-1])
-    finally:
-        encoder.train(was_training)
 
 
 def cached_features(encoder: torch.nn.Module, dataset: torch.utils.data.Dataset, *, cache_dir: str | os.PathLike,
@@ -189,20 +180,22 @@ def cached_features(encoder: torch.nn.Module, dataset: torch.utils.data.Dataset,
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        dim = _probe_dim(encoder, dataset, dev, precision)
-        feats = np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32,
-                                          shape=(len(dataset), dim))
-        _, labels = compute_features(encoder, dataset, batch_size=batch_size, num_workers=num_workers,
-                                     device=dev, precision=precision, out=feats)
+        def memmap(n: int, d: int) -> np.ndarray:
+            return np.lib.format.open_memmap(tmp / "features.npy", mode="w+", dtype=np.float32, shape=(n, d))
+
+        feats, labels = compute_features(encoder, dataset, batch_size=batch_size, num_workers=num_workers,
+                                         device=dev, precision=precision, allocate=memmap)
         feats.flush()
+        dim = feats.shape[1]
         del feats
         with atomic_path(tmp / "labels.npy") as p, open(p, "wb") as fh:  # a handle: np.save renames bare paths
             np.save(fh, labels)
         atomic_write_json(tmp / "meta.json", {"format": FORMAT, "key": key, "shape": [len(dataset), dim],
                                               "dataset": dataset_id, "preprocess": preprocess})
-        if folder.exists():  # another process finished first; keep theirs
+        if (folder / "meta.json").is_file():  # another process finished first; keep theirs
             shutil.rmtree(tmp)
         else:
+            shutil.rmtree(folder, ignore_errors=True)  # an entry without its marker is incomplete
             os.replace(tmp, folder)
     finally:
         if tmp.exists():
