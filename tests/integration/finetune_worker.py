@@ -62,6 +62,12 @@ def tiny_train_set(slow_ms: float = 0.0) -> TinyImages:
     return TinyImages(transform=train_transform("clip", Preprocess(8, (0.5,) * 3, (0.25,) * 3)), slow_ms=slow_ms)
 
 
+def make_cfg(overrides: dict | None = None) -> E2ECfg:
+    """The worker's settings: 3 epochs of 6 global batches of 8."""
+    return E2ECfg(**{"epochs": 3, "batch_size": 8, "lr": 1e-2, "warmup_steps": 3, "num_workers": 0,
+                     "log_every_steps": 1, **(overrides or {})})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -74,8 +80,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
     info = D.init_distributed("cpu")
-    cfg = E2ECfg(**{"epochs": 3, "batch_size": 8, "lr": 1e-2, "warmup_steps": 3, "num_workers": 0,
-                    "log_every_steps": 1, **json.loads(args.cfg)})
+    cfg = make_cfg(json.loads(args.cfg))
     result = finetune_e2e(tiny_model(args.dropout), tiny_train_set(args.slow_ms), cfg, args.out, device=info.device,
                           seed=args.seed, resume=args.resume)
     if info.is_main:
