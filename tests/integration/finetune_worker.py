@@ -58,8 +58,41 @@ def tiny_model(dropout: float = 0.1, seed: int = 7) -> torch.nn.Module:
         torch.nn.Dropout(dropout), torch.nn.Linear(24, NUM_CLASSES))
 
 
-def tiny_train_set(slow_ms: float = 0.0) -> TinyImages:
-    return TinyImages(transform=train_transform("clip", Preprocess(8, (0.5,) * 3, (0.25,) * 3)), slow_ms=slow_ms)
+def tiny_train_set(slow_ms: float = 0.0, image_size: int = 8) -> TinyImages:
+    pre = Preprocess(image_size, (0.5,) * 3, (0.25,) * 3)
+    return TinyImages(transform=train_transform("clip", pre), slow_ms=slow_ms)
+
+
+TINY_CLIP = {"embed_dim": 32,
+             "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
+             "text_cfg": {"context_length": 16, "vocab_size": 1000, "width": 32, "heads": 2, "layers": 1}}
+
+
+class TinyClipClassifier(torch.nn.Module):
+    """An open_clip ViT image tower (width 32, 32 px) with a normalising linear head, like ImageClassifier."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES, dropout: float = 0.0, seed: int = 0):
+        import tempfile
+
+        import open_clip
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "wiseft-test-tiny-clip.json"
+            path.write_text(json.dumps(TINY_CLIP))
+            open_clip.add_model_config(path)
+        torch.manual_seed(seed)
+        visual = open_clip.create_model("wiseft-test-tiny-clip", pretrained=None).visual
+        super().__init__()
+        self.image_encoder = visual
+        self.dropout = torch.nn.Dropout(dropout)
+        self.head = torch.nn.Linear(TINY_CLIP["embed_dim"], num_classes)
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.image_encoder.set_grad_checkpointing(enable)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = torch.nn.functional.normalize(self.image_encoder(images), dim=-1)
+        return self.head(self.dropout(features))
 
 
 def make_cfg(overrides: dict | None = None) -> E2ECfg:

@@ -175,3 +175,16 @@ def test_tensorboard_logs_are_written_when_asked(tmp_path):
     pytest.importorskip("tensorboard")
     run(tmp_path, cfg={"tensorboard": True, "max_steps": 2})
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_open_clip_gradient_checkpointing_trains_the_same_weights(tmp_path):
+    def train(flag):
+        model = worker.TinyClipClassifier()
+        cfg = {"grad_checkpointing": flag, "max_steps": 3, "epochs": 1}
+        return weights(run(tmp_path / str(flag), model=model, train_set=worker.tiny_train_set(image_size=32),
+                           cfg=cfg).model)
+
+    plain, checkpointed = train(False), train(True)
+    for k in plain:
+        torch.testing.assert_close(plain[k], checkpointed[k], rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(plain[k], worker.TinyClipClassifier().state_dict()[k]) for k in plain)
