@@ -171,9 +171,10 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
     x, y = feats.tensors()
     train_dir = ctx.checkpoints_dir / "train_lc"
     summary: dict[str, Any] = {}
-    runs = [(k, kshot_indices(feats.labels, k, profile.seed, num_classes=init[0].shape[0])) for k in cfg.shots]
-    if not shots_only:
-        runs.insert(0, (None, None))
+    if shots_only:
+        runs = [(k, kshot_indices(feats.labels, k, profile.seed, num_classes=init[0].shape[0])) for k in cfg.shots]
+    else:
+        runs = [(None, None)]
     for k, idx in runs:
         if idx is None:
             result = search_linear(x, y, cfg, init=init, seed=profile.seed, device=device)
@@ -181,7 +182,7 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
             # Hyperparameters of a k-shot fit are chosen on held-out training images outside its k-shot subset.
             rest = np.setdiff1d(np.arange(len(feats)), idx)
             _, held = heldout_split(feats.labels[rest], cfg.heldout_fraction, profile.seed)
-            held_x, held_y = FeatureSet(feats.features, feats.labels).subset(rest[held]).tensors()
+            held_x, held_y = feats.subset(rest[held]).tensors()
             t = torch.from_numpy(idx)
             result = search_linear(x[t], y[t], cfg, init=init, heldout=(held_x, held_y), seed=profile.seed,
                                    device=device)
