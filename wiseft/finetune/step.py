@@ -1,0 +1,209 @@
+"""The profile-level fine-tuning step: zero-shot classifier in, fine-tuned classifier checkpoint out.
+
+``run_step(ctx, "e2e")`` builds the zero-shot classifier of the profile, fine-tunes it end to end on the
+reference training set and writes ``checkpoints/finetuned_e2e.*``; ``"lc"`` fits the linear classifier on cached
+features and writes ``checkpoints/finetuned_lc.*``; ``"kshot"`` writes ``finetuned_lc_k<k>.*`` for every k of
+``finetune.lc.shots``. Under torchrun every process calls it; E2E trains on all of them, LC runs on rank 0.
+
+Integration: this module calls ``wiseft.zeroshot``, ``wiseft.datasets`` and ``wiseft.checkpoint`` through the
+small adapters at the top, so that a change of those interfaces is mended in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import WiseftError
+from ..io import atomic_write_json
+from ..paths import cache_dir, data_root
+from ..profile import E2ECfg, Profile
+from . import distributed as D
+from .augment import eval_transform, preprocess_of, train_transform
+from .e2e import finetune_e2e
+from .features import FeatureSet, cached_features, dataset_fingerprint
+from .kshot import kshot_indices
+from .search import heldout_split, search_linear
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_step", "MODES", "variant_cfg"]
+
+MODES = ("e2e", "lc", "kshot")
+
+
+# ------------------------------------------------------------------------- adapters to sibling modules
+def _zeroshot_classifier(profile: Profile, classnames: list[str], device: torch.device) -> torch.nn.Module:
+    from ..zeroshot import build_zeroshot_classifier
+
+    return build_zeroshot_classifier(profile.model.name, profile.model.pretrained, classnames, profile.templates,
+                                     device)
+
+
+def _reference_set(profile: Profile) -> torch.utils.data.Dataset:
+    """The reference training set without a transform (PIL images); it must expose ``classnames``."""
+    from ..datasets import create_train_set
+
+    ds = create_train_set(profile.data.reference, _root(profile), None, "train")
+    if not getattr(ds, "classnames", None):
+        raise WiseftError(f"dataset {profile.data.reference!r} exposes no class names")
+    return ds
+
+
+class WithTransform(torch.utils.data.Dataset):
+    """``base[i] = (image, label)`` with ``transform`` applied to the image; passes ``samples``/``targets``
+    through so that feature-cache keys and label look-ups still see the files."""
+
+    def __init__(self, base: torch.utils.data.Dataset, transform):
+        self.base, self.transform = base, transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int):
+        image, label = self.base[index]
+        return self.transform(image), label
+
+    @property
+    def samples(self):
+        return getattr(self.base, "samples", None)
+
+    @property
+    def targets(self):
+        return getattr(self.base, "targets", None)
+
+
+def _save(classifier: torch.nn.Module, stem: Path, meta: dict[str, Any]) -> None:
+    from ..checkpoint import save_classifier
+
+    save_classifier(classifier, stem, meta)
+
+
+def _encoder(classifier: torch.nn.Module) -> torch.nn.Module:
+    return classifier.image_encoder
+
+
+def _head(classifier: torch.nn.Module) -> torch.nn.Module:
+    return classifier.head
+
+
+def _root(profile: Profile) -> Path:
+    return Path(profile.data.root).expanduser() if profile.data.root else data_root()
+
+
+# ------------------------------------------------------------------------------------------------ steps
+def variant_cfg(profile: Profile, variant: str | None) -> E2ECfg:
+    """The E2E settings of the profile, or of one of its ``finetune.variants`` (merged over them)."""
+    base = profile.finetune.e2e
+    if variant is None:
+        return base
+    for item in profile.finetune.variants:
+        if item.get("name") == variant:
+            return E2ECfg(**{**dataclasses.asdict(base), **{k: v for k, v in item.items() if k != "name"}})
+    known = ", ".join(v.get("name", "?") for v in profile.finetune.variants) or "none"
+    raise WiseftError(f"unknown fine-tuning variant {variant!r}; the profile defines: {known}")
+
+
+def run_step(ctx, mode: str, *, resume: bool = True, variant: str | None = None) -> dict[str, Any]:
+    """Run one fine-tuning step of a profile's run.
+
+    Args:
+        ctx: the run's :class:`wiseft.run.RunContext`.
+        mode: ``e2e``, ``lc`` or ``kshot``.
+        resume: continue a killed E2E run from its last checkpoint (on by default: reruns never lose work).
+        variant: name of a ``finetune.variants`` entry (E2E only); its checkpoint is ``finetuned_e2e_<name>``.
+
+    Returns:
+        A JSON-able summary (checkpoint stems, steps, chosen hyperparameters …).
+    """
+    if mode not in MODES:
+        raise WiseftError(f"unknown fine-tuning mode {mode!r}; choose one of {', '.join(MODES)}")
+    info = D.init_distributed(ctx.device)
+    profile = ctx.profile
+    if mode == "e2e":
+        return _run_e2e(ctx, profile, info, resume, variant)
+    out: dict[str, Any] = {}
+    if info.is_main:
+        out = _run_lc(ctx, profile, info.device, shots_only=mode == "kshot")
+    D.barrier()
+    return out
+
+
+def _meta(ctx, profile: Profile, **extra: Any) -> dict[str, Any]:
+    return {"model_name": profile.model.name, "pretrained": profile.model.pretrained,
+            "provenance": ctx.provenance(parents=["zeroshot"]), **extra}
+
+
+def _run_e2e(ctx, profile: Profile, info: D.DistInfo, resume: bool, variant: str | None) -> dict[str, Any]:
+    cfg = variant_cfg(profile, variant)
+    suffix = f"_{variant}" if variant else ""
+    if not cfg.enabled:
+        log.info("finetune.e2e.enabled is false; skipping end-to-end fine-tuning")
+        return {}
+    base = _reference_set(profile)
+    classifier = _zeroshot_classifier(profile, list(base.classnames), info.device)
+    train_set = WithTransform(base, train_transform(cfg.augmentation, preprocess_of(classifier), cfg.crop_scale))
+    result = finetune_e2e(classifier, train_set, cfg, ctx.checkpoints_dir / f"train_e2e{suffix}",
+                          device=info.device, seed=profile.seed, resume=resume)
+    stem = f"finetuned_e2e{suffix}"
+    if info.is_main:
+        _save(result.model, ctx.checkpoint_path(stem),
+              _meta(ctx, profile, mode="e2e", finetune=dataclasses.asdict(cfg), history=result.history))
+    D.barrier()
+    return {"checkpoint": stem, "global_step": result.global_step, "history": result.history}
+
+
+def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> dict[str, Any]:
+    cfg = profile.finetune.lc
+    if not cfg.enabled:
+        log.info("finetune.lc.enabled is false; skipping the linear classifier")
+        return {}
+    base = _reference_set(profile)
+    classifier = _zeroshot_classifier(profile, list(base.classnames), device)
+    feats = _features(profile, classifier, base, device)
+    head = _head(classifier)
+    init = (head.weight.detach().cpu(), head.bias.detach().cpu())
+    x, y = feats.tensors()
+    train_dir = ctx.checkpoints_dir / "train_lc"
+    summary: dict[str, Any] = {}
+    if shots_only:
+        runs = [(k, kshot_indices(feats.labels, k, profile.seed, num_classes=init[0].shape[0])) for k in cfg.shots]
+    else:
+        runs = [(None, None)]
+    for k, idx in runs:
+        if idx is None:
+            result = search_linear(x, y, cfg, init=init, seed=profile.seed, device=device)
+        else:
+            # Hyperparameters of a k-shot fit are chosen on held-out training images outside its k-shot subset.
+            rest = np.setdiff1d(np.arange(len(feats)), idx)
+            _, held = heldout_split(feats.labels[rest], cfg.heldout_fraction, profile.seed)
+            held_x, held_y = feats.subset(rest[held]).tensors()
+            t = torch.from_numpy(idx)
+            result = search_linear(x[t], y[t], cfg, init=init, heldout=(held_x, held_y), seed=profile.seed,
+                                   device=device)
+        stem = "finetuned_lc" if k is None else f"finetuned_lc_k{k}"
+        with torch.no_grad():
+            head.weight.copy_(result.head.weight.to(head.weight))
+            head.bias.copy_(result.head.bias.to(head.bias))
+        record = {"hparams": result.hparams.as_dict(), "regularizer": result.regularizer,
+                  "heldout_acc": result.heldout_acc, "shots": k}
+        atomic_write_json(train_dir / f"{stem}_search.json", {**record, "trials": result.trials})
+        _save(classifier, ctx.checkpoint_path(stem), _meta(ctx, profile, mode="lc", lc=record))
+        summary[stem] = record
+    return summary
+
+
+def _features(profile: Profile, classifier: torch.nn.Module, base: torch.utils.data.Dataset,
+              device: torch.device) -> FeatureSet:
+    pre = preprocess_of(classifier)
+    encoder = _encoder(classifier)
+    dataset = WithTransform(base, eval_transform(pre))
+    dataset_id = dataset_fingerprint(dataset, profile.data.reference, "train", {"root": str(_root(profile))})
+    return cached_features(encoder, dataset, cache_dir=cache_dir(), dataset_id=dataset_id,
+                           preprocess={**pre.describe(), "transform": "eval"}, batch_size=profile.eval.batch_size,
+                           num_workers=profile.eval.num_workers, device=device, precision=profile.eval.precision)
