@@ -22,5 +22,5 @@ def progress_enabled() -> bool:
 
 def progress(iterable: Iterable[T], desc: str | None = None, total: int | None = None, **kwargs) -> Iterable[T]:
     """Wrap ``iterable`` in a tqdm bar unless bars are disabled."""
-    return tqdm(iterable, desc=desc, total=total, disable=not progress_enabled() or kwargs.pop("disable", False),
-                leave=kwargs.pop("leave", False), **kwargs)
+    disable = bool(kwargs.pop("disable", False)) or not progress_enabled()
+    return tqdm(iterable, desc=desc, total=total, disable=disable, leave=kwargs.pop("leave", False), **kwargs)
