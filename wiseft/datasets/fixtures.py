@@ -225,7 +225,8 @@ def build_fake_fmow(root: str | Path, rows: list[tuple[str, str, str, str]] | No
     import pandas as pd
 
     if rows is None:
-        rows = [("seq", "airport", "USA", "2010-01-01T00:00:00Z")]
+        # a sequestered row first (image numbering counts it) and a 2002 row (years are grouped from 2002)
+        rows = [("seq", "airport", "USA", "2010-01-01T00:00:00Z"), ("train", "airport", "USA", "2002-05-01T00:00:00Z")]
         for split, year in (("train", 2010), ("val", 2010), ("test", 2010), ("val", 2014), ("test", 2017)):
             for cat in ("airport", "barn", "dam"):
                 for country in ("USA", "FRA", "KEN"):

@@ -114,9 +114,10 @@ class WildsProtocol(Protocol):
         meta = np.asarray(metadata["wilds"])
         if len(meta) != len(labels):
             raise DatasetError(f"{self.name}: {len(meta)} metadata rows for {len(labels)} predictions")
-        results, _ = self.wilds_dataset.eval(torch.as_tensor(np.asarray(preds), dtype=torch.long),
-                                             torch.as_tensor(np.asarray(labels), dtype=torch.long),
-                                             torch.as_tensor(meta, dtype=torch.long))
+        from .wilds_support import wilds_eval
+
+        results = wilds_eval(self.wilds_dataset, torch.as_tensor(np.asarray(preds), dtype=torch.long),
+                             torch.as_tensor(np.asarray(labels), dtype=torch.long), torch.as_tensor(meta, dtype=torch.long))
         missing = [k for k in self.metric_keys.values() if k not in results]
         if missing:
             raise DatasetError(f"{self.name}: wilds eval returned no {', '.join(missing)}; it returned "

@@ -53,8 +53,9 @@ SPLIT_KEYS = {
     "partition", "flat_hint", "extensions", "classes",
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_HIDDEN_RE = re.compile(r"^\.[A-Za-z_][A-Za-z0-9_-]*$")
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _REGISTRY: dict[str, dict[str, Any]] | None = None
 _USER_FILES: list[Path] = []
 
@@ -189,7 +190,7 @@ def _load_file(path: Path) -> dict[str, dict[str, Any]]:
                            f"got a {type(data).__name__}")
     entries = {}
     for name, entry in data.items():
-        if str(name).startswith("."):  # YAML anchors kept in hidden keys (``.imagefolder: &imagefolder``)
+        if isinstance(name, str) and _HIDDEN_RE.match(name):  # anchors kept in hidden keys (``.splits: &splits``)
             continue
         entries[name] = _normalise_entry(name, entry, path)
     return entries

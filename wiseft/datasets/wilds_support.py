@@ -4,13 +4,20 @@
 cluster node without internet that thread hangs or logs noise, so :func:`import_wilds` imports the package
 with the optional ``outdated`` dependency hidden; wilds then skips the check, as it does when ``outdated``
 is not installed. The package is imported only when a WILDS dataset is opened.
+
+Group metrics in wilds (FMoW's per-region and per-year accuracy) call ``torch_scatter.scatter(…, reduce="mean")``,
+a compiled extension that ``pip install wilds`` does not bring and that has no wheels for recent torch.
+:func:`wilds_eval` runs ``dataset.eval`` with a pure-torch stand-in for that one function when the real
+package is missing, and removes it again afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,7 @@ from ..errors import DatasetError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["import_wilds", "open_wilds", "wilds_split", "WILDS_FOLDERS"]
+__all__ = ["import_wilds", "open_wilds", "wilds_split", "wilds_eval", "WILDS_FOLDERS"]
 
 #: The folder each WILDS dataset version lives in under the data root (and the release file wilds checks).
 WILDS_FOLDERS = {"iwildcam": ("iwildcam_v2.0", "RELEASE_v2.0.txt"), "fmow": ("fmow_v1.1", "RELEASE_v1.1.txt")}
@@ -91,3 +98,42 @@ def wilds_split(dataset: str, base: Path, split: str) -> tuple[Any, list[str], n
     labels = np.asarray(ds.y_array)[idx].astype(np.int64)
     metadata = np.asarray(ds.metadata_array)[idx].astype(np.int64)
     return ds, files, labels, metadata
+
+
+def wilds_eval(wilds_dataset: Any, y_pred: Any, y_true: Any, metadata: Any) -> dict[str, float]:
+    """``wilds_dataset.eval(y_pred, y_true, metadata)[0]``, with :func:`_scatter_mean` standing in for
+    ``torch_scatter`` if that is not installed."""
+    with _torch_scatter_fallback():
+        results, _ = wilds_dataset.eval(y_pred, y_true, metadata)
+    return results
+
+
+def _scatter_mean(src: Any, index: Any, dim: int = -1, out: Any = None, dim_size: int | None = None,
+                  reduce: str = "sum") -> Any:
+    """``torch_scatter.scatter`` for what wilds uses: a 1-d ``src``, ``reduce="mean"``, empty groups 0."""
+    import torch
+
+    if reduce != "mean" or src.dim() != 1 or out is not None:
+        raise NotImplementedError("the torch_scatter stand-in only averages 1-d tensors; pip install torch-scatter")
+    n = int(dim_size) if dim_size is not None else int(index.max()) + 1
+    sums = torch.zeros(n, dtype=src.dtype, device=src.device).index_add_(0, index, src)
+    counts = torch.zeros(n, dtype=src.dtype, device=src.device).index_add_(0, index, torch.ones_like(src))
+    return sums / counts.clamp(min=1)
+
+
+@contextlib.contextmanager
+def _torch_scatter_fallback():
+    try:
+        import torch_scatter  # noqa: F401
+        yield
+        return
+    except ImportError:
+        pass
+    stand_in = types.ModuleType("torch_scatter")
+    stand_in.scatter = _scatter_mean  # type: ignore[attr-defined]
+    sys.modules["torch_scatter"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("torch_scatter") is stand_in:
+            del sys.modules["torch_scatter"]
