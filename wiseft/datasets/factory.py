@@ -84,7 +84,7 @@ def get_classnames(name: str, root: str | os.PathLike | None = None) -> list[str
     ctx = SourceContext(name=name, yaml_file=Path(cfg["source"]), base=base)
     if _needs_loader(cfg["classnames"]):
         data = open_split(cfg, cfg["eval_split"], base, lambda s, w: resolve_source(s, ctx, w))
-        _raise_problems(cfg, cfg["eval_split"], data)
+        _raise_problems(cfg, cfg["eval_split"], data, base)
         ctx.loader_classes = data.classes
     return list(resolve_source(cfg["classnames"], ctx, "class names"))
 
@@ -106,7 +106,7 @@ def _open(name: str, root: Any, split: str | None, default_key: str):
         return resolve_source(spec, ctx, what)
 
     data = open_split(cfg, split, base, resolve)
-    _raise_problems(cfg, split, data)
+    _raise_problems(cfg, split, data, base)
     ctx.loader_classes = data.classes
     classnames = list(resolve(cfg["classnames"], "class names"))
     _check_classes(cfg, split, data, classnames)
@@ -114,11 +114,11 @@ def _open(name: str, root: Any, split: str | None, default_key: str):
     return cfg, base, split, data, classnames, resolve
 
 
-def _raise_problems(cfg: dict, split: str, data: SplitData) -> None:
+def _raise_problems(cfg: dict, split: str, data: SplitData, base: Path) -> None:
     if data.problems:
         lines = "\n  - ".join(data.problems)
         raise DatasetError(f"dataset {cfg['name']!r} ({split}) at {str(data.where)!r}:\n  - {lines}\n"
-                           f"Check it with `wiseft data verify {cfg['name']} --root <data root>`.")
+                           f"See every problem with `wiseft data verify {cfg['name']} --root {base}`.")
 
 
 def _check_classes(cfg: dict, split: str, data: SplitData, classnames: list[str]) -> None:

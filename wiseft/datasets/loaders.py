@@ -72,7 +72,10 @@ def describe_layout(spec: dict) -> str:
     if kind == "sun397":
         return f"{path}/ClassName.txt, {path}/{spec.get('file')} and {path}/<letter>/<class>/<image>.jpg"
     if kind == "wilds":
-        return f"{path}/ (the WILDS {spec.get('dataset')} release)"
+        from .wilds_support import WILDS_FOLDERS
+
+        release = WILDS_FOLDERS.get(spec.get("dataset"), ("", "RELEASE_v*.txt"))[1]
+        return f"{path}/{{{release}, metadata CSV, images}} (the WILDS {spec.get('dataset')} release wilds downloads)"
     return f"{path}/ (the layout torchvision's {spec.get('class')} reads)"
 
 
