@@ -12,7 +12,13 @@ import torch
 
 os.environ.setdefault("WISEFT_PROGRESS", "0")
 
-from wiseft.datasets import create_eval_set, create_train_set, get_classnames, get_dataset_cfg, list_datasets  # noqa: E402
+from wiseft.datasets import (  # noqa: E402
+    create_eval_set,
+    create_train_set,
+    get_classnames,
+    get_dataset_cfg,
+    list_datasets,
+)
 from wiseft.datasets.fixtures import build_fake_dataset, make_image_folder, write_bad_file, write_image  # noqa: E402
 from wiseft.datasets.protocols import MaxPoolProtocol, SubsetProtocol  # noqa: E402
 from wiseft.errors import DatasetError  # noqa: E402

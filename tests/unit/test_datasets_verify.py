@@ -154,8 +154,8 @@ def test_convert_flat_imagenet_val(tmp_path):
     wnids = ["n01440764", "n01443537", "n01440764"]
     for i in range(3):
         write_image(flat / f"ILSVRC2012_val_{i + 1:08d}.JPEG", seed=i)
-    (tmp_path / "LOC_val_solution.csv").write_text(
-        "ImageId,PredictionString\n" + "".join(f"ILSVRC2012_val_{i + 1:08d},{w} 1 2 3 4\n" for i, w in enumerate(wnids)))
+    rows = "".join(f"ILSVRC2012_val_{i + 1:08d},{w} 1 2 3 4\n" for i, w in enumerate(wnids))
+    (tmp_path / "LOC_val_solution.csv").write_text("ImageId,PredictionString\n" + rows)
     assert convert_imagenet_val(flat, tmp_path / "imagenet" / "val", labels=tmp_path / "LOC_val_solution.csv") == 3
     assert sorted(p.name for p in (tmp_path / "imagenet" / "val" / "n01440764").iterdir()) == [
         "ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000003.JPEG"]

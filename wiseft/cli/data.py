@@ -39,7 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=run_verify)
 
     q = dsub.add_parser("convert-imagenet-val", help="sort ImageNet's official flat val folder into class folders")
-    q.add_argument("--flat", required=True, help="folder holding ILSVRC2012_val_*.JPEG (unpacked ILSVRC2012_img_val.tar)")
+    q.add_argument("--flat", required=True,
+                   help="folder holding ILSVRC2012_val_*.JPEG (the unpacked ILSVRC2012_img_val.tar)")
     q.add_argument("--out", required=True, help="output folder, normally <root>/imagenet/val")
     src = q.add_mutually_exclusive_group(required=True)
     src.add_argument("--devkit", help="ILSVRC2012_devkit_t12.tar.gz or its unpacked folder")

@@ -116,8 +116,8 @@ class WildsProtocol(Protocol):
             raise DatasetError(f"{self.name}: {len(meta)} metadata rows for {len(labels)} predictions")
         from .wilds_support import wilds_eval
 
-        results = wilds_eval(self.wilds_dataset, torch.as_tensor(np.asarray(preds), dtype=torch.long),
-                             torch.as_tensor(np.asarray(labels), dtype=torch.long), torch.as_tensor(meta, dtype=torch.long))
+        as_long = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.long)  # noqa: E731
+        results = wilds_eval(self.wilds_dataset, as_long(preds), as_long(labels), as_long(meta))
         missing = [k for k in self.metric_keys.values() if k not in results]
         if missing:
             raise DatasetError(f"{self.name}: wilds eval returned no {', '.join(missing)}; it returned "

@@ -124,10 +124,14 @@ def resolve_dataset_root(cfg: dict[str, Any], root: str | os.PathLike | None) ->
     if own is not None:
         resolver = _ROOT_RESOLVERS.get(own)
         if resolver is not None:
-            if isinstance(resolver, str):
-                module, _, func = resolver.partition(":")
-                resolver = getattr(importlib.import_module(module), func)
-            return Path(resolver()).expanduser()
+            try:
+                if isinstance(resolver, str):
+                    module, _, func = resolver.partition(":")
+                    resolver = getattr(importlib.import_module(module), func)
+                return Path(resolver()).expanduser()
+            except (ImportError, AttributeError) as e:
+                raise DatasetError(f"dataset {cfg['name']!r} lives under the {own!r} root, but its resolver is not "
+                                   f"available ({e}); is that part of wiseft installed?") from e
         own_path = Path(own).expanduser()
         if not own_path.is_absolute():
             own_path = Path(cfg["source"]).parent / own_path
