@@ -47,7 +47,8 @@ def write_bad_file(path: str | Path, kind: str = "truncated") -> Path:
         path.write_text("this is not an image\n")
     else:
         buf = io.BytesIO()
-        Image.fromarray(np.full((32, 32, 3), 127, dtype=np.uint8)).save(buf, format="PNG")
+        noise = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+        Image.fromarray(noise).save(buf, format="PNG")
         path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
     return path
 
