@@ -7,7 +7,7 @@ belong to the set's classes (ImageNet-A/R keep 200 of 1000), how several model c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,6 +56,7 @@ class EvalSet:
         protocol: how logits are scored.
         role: ``"reference"``, ``"shift"`` or ``"extra"``.
         metadata: per-index arrays the metrics need (WILDS regions, video frame groups, …).
+        skipped: unreadable image files left out (``skip_bad_images``); results record ``n_skipped``.
     """
 
     name: str
@@ -64,6 +65,12 @@ class EvalSet:
     protocol: Protocol
     role: str = "shift"
     metadata: dict[str, np.ndarray] | None = None
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.dataset)
+
+    @property
+    def n_skipped(self) -> int:
+        """How many unreadable images were left out of this set."""
+        return len(self.skipped)
