@@ -9,6 +9,9 @@ import pytest
 import torch
 
 os.environ.setdefault("WISEFT_PROGRESS", "0")
+# Tiny models on a few shared cores: one intra-op thread is ~10x faster than two threads fighting over
+# contended cores (OpenMP spin-waits). Set WISEFT_TEST_THREADS to override.
+torch.set_num_threads(int(os.environ.get("WISEFT_TEST_THREADS", "1")))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MODEL = "wiseft-test-tiny"  # width 32, one layer, 32 px images, 16-d embeddings
