@@ -26,9 +26,9 @@ from typing import Any, Mapping
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, WiseftError
 from .io import atomic_path, atomic_write_json, sha256_file
-from .models import ClassificationHead, ClassifierInfo, ImageClassifier
+from .models import ClassificationHead, ClassifierInfo, ImageClassifier, ensure_model_config
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +206,9 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu",
     if classnames_sha256(meta["classnames"]) != meta.get("classnames_sha256"):
         raise CheckpointError(f"{json_path}: classnames do not match classnames_sha256 (the sidecar was edited)")
     try:
+        ensure_model_config(meta["model_name"])
         clip = open_clip.create_model(meta["model_name"], pretrained=None, device="cpu")
-    except RuntimeError as e:
+    except (RuntimeError, WiseftError) as e:
         raise CheckpointError(f"{json_path}: open_clip cannot build model {meta['model_name']!r} ({e})") from e
     for key in ("head.weight", "head.bias"):
         if key not in state:

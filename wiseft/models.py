@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import logging
 import pickle
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ __all__ = [
     "ClassificationHead",
     "ImageClassifier",
     "create_clip",
+    "ensure_model_config",
     "resolve_pretrained",
     "read_weights_file",
     "eval_transform",
@@ -218,8 +220,32 @@ def _load_clip_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], pa
         raise CheckpointError(f"{path}: weights do not fit the model architecture: {e}") from e
 
 
+def ensure_model_config(model_name: str) -> None:
+    """Make sure open_clip knows ``model_name``, registering the offline world's configs if needed.
+
+    Raises:
+        WiseftError: for an unknown name, suggesting close matches.
+    """
+    import open_clip
+
+    if open_clip.get_model_config(model_name) is not None:
+        return
+    try:  # the embedded world registers its small CLIP configs with open_clip when imported
+        importlib.import_module(f"{__package__}.world")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.world":  # a broken world import is a real error; only absence is fine
+            raise
+    if open_clip.get_model_config(model_name) is None:
+        import difflib
+
+        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise WiseftError(f"unknown open_clip model {model_name!r}{hint}")
+
+
 def create_clip(model_name: str, pretrained: str | None = None, device: str | torch.device = "cpu",
-                precision: str = "fp32", cache_dir: str | None = None) -> ClipBundle:
+                precision: str = "fp32", cache_dir: str | None = None,
+                preprocess_cfg: dict[str, Any] | None = None) -> ClipBundle:
     """Create an open_clip model with its transforms and tokenizer, in float32.
 
     Args:
@@ -230,6 +256,8 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         precision: ``fp32``, ``amp_bf16`` or ``amp_fp16``. Weights always stay float32 (interpolation and
             fine-tuning need them); mixed precision is applied at run time by :func:`wiseft.device.autocast`.
         cache_dir: open_clip download cache for tags.
+        preprocess_cfg: overrides of open_clip's preprocessing (``mean``, ``std``, ``size``, ``interpolation``,
+            ``resize_mode``), e.g. for a weights file trained with other normalisation than OpenAI's.
 
     Returns:
         A :class:`ClipBundle`.
@@ -242,17 +270,14 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
 
     dtype_for(precision)  # validates the name
     dev = resolve_device(device)
-    if open_clip.get_model_config(model_name) is None:
-        import difflib
-
-        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise WiseftError(f"unknown open_clip model {model_name!r}{hint}")
+    ensure_model_config(model_name)
     kind, value = resolve_pretrained(pretrained)
+    force = dict(preprocess_cfg or {}) or None
     if kind == "tag":
-        model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir)
+        model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir,
+                                       force_preprocess_cfg=force)
     else:
-        model = open_clip.create_model(model_name, pretrained=None, device="cpu")
+        model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
         if kind == "file":
             _load_clip_weights(model, read_weights_file(value), Path(value))
             log.info("loaded %s weights from %s", model_name, value)

@@ -56,6 +56,13 @@ def test_classifier_checkpoint_as_pretrained_is_explained(tiny_model_name, make_
         create_clip(tiny_model_name, pretrained=str(path))
 
 
+def test_preprocess_override(tiny_model_name):
+    bundle = create_clip(tiny_model_name, preprocess_cfg={"mean": (0.5, 0.5, 0.5), "std": (0.2, 0.2, 0.2)})
+    assert bundle.mean == (0.5, 0.5, 0.5) and bundle.std == (0.2, 0.2, 0.2)
+    white = bundle.preprocess_eval(Image.new("RGB", (32, 32), color=(255, 255, 255)))
+    assert torch.allclose(white, torch.full_like(white, 2.5), atol=1e-5)
+
+
 def test_missing_file_and_unknown_model(tiny_model_name, tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         create_clip(tiny_model_name, pretrained=str(tmp_path / "nope.safetensors"))
