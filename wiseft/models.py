@@ -29,6 +29,7 @@ from torch import nn
 
 from .device import dtype_for, resolve_device
 from .errors import CheckpointError, WiseftError
+from .registries import looks_like_path
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,6 @@ __all__ = [
     "read_weights_file",
     "eval_transform",
 ]
-
-_WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-
 
 @dataclass
 class ClipBundle:
@@ -163,10 +161,9 @@ def resolve_pretrained(pretrained: str | None) -> tuple[str, str | Path | None]:
 
         return "file", Path(resolve_world_pretrained(pretrained))
     path = Path(pretrained).expanduser()
-    looks_like_path = "/" in pretrained or "\\" in pretrained or pretrained.endswith(_WEIGHT_SUFFIXES)
     if path.is_file():
         return "file", path
-    if looks_like_path:
+    if looks_like_path(pretrained):
         raise CheckpointError(f"pretrained weights file {str(path)!r} does not exist; give an existing "
                               f".safetensors/.pt file or an open_clip pretrained tag")
     return "tag", pretrained
