@@ -1,0 +1,179 @@
+"""Fisher-weighted merging (Matena & Raffel), as offered by the wise-ft repository's ``--fisher`` option.
+
+The diagonal Fisher of a classifier is estimated as the mean over examples of the squared gradient of
+log p(ŷ | x), with ŷ sampled from the model's own predictive distribution (not the true label), one example
+at a time as in wise-ft's ``fisher.py``. Merging then weights each parameter by its Fisher:
+
+    θ = Σ_i c_i·F_i·θ_i / Σ_i c_i·F_i,   F_i ← max(F_i, floor)
+
+with coefficients (1−α, α) for two models. Parameters without a Fisher (buffers) get F = 1, i.e. plain
+interpolation; integer buffers are copied. Fisher tensors are saved as safetensors, never pickled.
+
+Example:
+    >>> f0 = compute_fisher(zeroshot, train_set, num_samples=256)                   # doctest: +SKIP
+    >>> settings = fisher_settings(theta0, theta1, f0, f1, alphas=[0.25, 0.5, 0.75]) # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .device import autocast, resolve_device
+from .errors import IncompatibleStateError, WiseftError
+from .evaluation import WeightSetting
+from .interpolation import check_compatible
+from .io import atomic_path
+from .models import ImageClassifier
+from .progress import progress
+
+log = logging.getLogger(__name__)
+
+__all__ = ["compute_fisher", "fisher_merge", "fisher_merge_into_", "fisher_settings", "save_fisher", "load_fisher"]
+
+StateDict = Mapping[str, torch.Tensor]
+
+
+def compute_fisher(model: ImageClassifier, dataset: torch.utils.data.Dataset, *, num_samples: int = 256,
+                   device: str | torch.device = "cpu", precision: str = "fp32", seed: int = 0,
+                   batch_size: int = 32, num_workers: int = 0) -> dict[str, torch.Tensor]:
+    """Diagonal Fisher of ``model`` on the first ``num_samples`` examples of ``dataset``.
+
+    Args:
+        model: the classifier (its parameters that require grad get a Fisher).
+        dataset: ``__getitem__(i) -> (image, label)``; labels are ignored (ŷ is sampled from the model).
+        num_samples: examples used (each costs one forward and one backward pass).
+        device: where to compute.
+        precision: autocast mode of the forward passes.
+        seed: seed of the label sampling.
+        batch_size: images loaded at a time (gradients are still per example).
+        num_workers: DataLoader workers.
+
+    Returns:
+        ``{parameter name: mean squared gradient}`` (float32, on the CPU), keyed like the state dict.
+    """
+    dev = resolve_device(device)
+    model = model.to(dev).eval()  # eval: no dropout noise, and BatchNorm statistics are not updated
+    params = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    if not params:
+        raise WiseftError("compute_fisher: the model has no parameter that requires grad")
+    sums = {name: torch.zeros_like(p, dtype=torch.float32) for name, p in params.items()}
+    generator = torch.Generator().manual_seed(int(seed))
+    n = min(num_samples, len(dataset))
+    subset = torch.utils.data.Subset(dataset, range(n))
+    loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    seen = 0
+    for images, _ in progress(loader, desc="Fisher", total=len(loader)):
+        for x in images.to(dev):
+            with autocast(precision, dev):
+                logits = model(x.unsqueeze(0)).float()
+            probs = torch.softmax(logits.detach(), dim=-1).cpu()
+            target = torch.multinomial(probs, 1, generator=generator).view(-1).to(dev)
+            loss = F.cross_entropy(logits, target)  # −log p(ŷ|x)
+            grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+            for (name, _), g in zip(params.items(), grads):
+                if g is not None:
+                    sums[name] += g.detach().float() ** 2
+            seen += 1
+    if seen == 0:
+        raise WiseftError("compute_fisher: the dataset is empty")
+    return {name: (s / seen).cpu() for name, s in sums.items()}
+
+
+def _fisher_or_ones(fisher: StateDict, key: str, like: torch.Tensor, floor: float) -> torch.Tensor:
+    f = fisher.get(key)
+    if f is None:
+        return torch.ones_like(like, dtype=torch.float32)
+    return torch.clamp(f.to(like.device, torch.float32), min=floor)
+
+
+def _merge_key(key: str, tensors: Sequence[torch.Tensor], fishers: Sequence[StateDict],
+               coefficients: Sequence[float], floor: float) -> torch.Tensor:
+    if not tensors[0].is_floating_point():
+        return tensors[0].clone()
+    present = [key in f for f in fishers]
+    if any(present) and not all(present):
+        raise IncompatibleStateError(f"key {key!r} has a Fisher for some models but not others; compute every "
+                                     f"Fisher on the same architecture")
+    num = torch.zeros_like(tensors[0], dtype=torch.float32)
+    den = torch.zeros_like(tensors[0], dtype=torch.float32)
+    for t, f, c in zip(tensors, fishers, coefficients):
+        weight = c * _fisher_or_ones(f, key, t, floor)
+        num += weight * t.float()
+        den += weight
+    return (num / den).to(tensors[0].dtype)
+
+
+def fisher_merge(state_dicts: Sequence[StateDict], fishers: Sequence[StateDict], coefficients: Sequence[float],
+                 floor: float = 1e-6) -> dict[str, torch.Tensor]:
+    """Fisher-weighted average of state dicts (a new state dict).
+
+    Raises:
+        IncompatibleStateError: incompatible state dicts, or a Fisher present for only some models.
+        WiseftError: mismatched list lengths, or coefficients that do not sum to a positive number.
+    """
+    _check_args(state_dicts, fishers, coefficients, floor)
+    return {key: _merge_key(key, [sd[key] for sd in state_dicts], fishers, coefficients, floor)
+            for key in state_dicts[0]}
+
+
+@torch.no_grad()
+def fisher_merge_into_(model: torch.nn.Module, state_dicts: Sequence[StateDict], fishers: Sequence[StateDict],
+                       coefficients: Sequence[float], floor: float = 1e-6) -> torch.nn.Module:
+    """Write the Fisher-weighted merge into ``model`` in place, one tensor at a time."""
+    _check_args(state_dicts, fishers, coefficients, floor, check=False)
+    for key, target in model.state_dict(keep_vars=True).items():
+        tensors = [sd[key].to(target.device) for sd in state_dicts]
+        target.data.copy_(_merge_key(key, tensors, fishers, coefficients, floor))
+    return model
+
+
+def _check_args(state_dicts, fishers, coefficients, floor, check: bool = True) -> None:
+    if not (len(state_dicts) == len(fishers) == len(coefficients)) or not state_dicts:
+        raise WiseftError(f"fisher merge needs as many Fishers and coefficients as state dicts; got "
+                          f"{len(state_dicts)}, {len(fishers)}, {len(coefficients)}")
+    if sum(coefficients) <= 0 or any(c < 0 for c in coefficients):
+        raise WiseftError(f"fisher merge coefficients must be ≥ 0 with a positive sum; got {list(coefficients)}")
+    if floor <= 0:
+        raise WiseftError(f"fisher floor must be positive (it prevents division by zero); got {floor}")
+    if check:
+        for sd in state_dicts[1:]:
+            check_compatible(state_dicts[0], sd)
+
+
+def fisher_settings(theta0: StateDict, theta1: StateDict, fisher0: StateDict, fisher1: StateDict,
+                    alphas: Sequence[float], floor: float = 1e-6, mode: str | None = None) -> list[WeightSetting]:
+    """Evaluation settings for Fisher-weighted merges with coefficients (1−α, α), labelled ``"fisher α=<a>"``."""
+    check_compatible(theta0, theta1)
+    return [WeightSetting(label=f"fisher α={float(a):g}", method="fisher", alpha=float(a), mode=mode,
+                          extra={"fisher_floor": floor},
+                          apply=partial(_apply_fisher, theta0, theta1, fisher0, fisher1, float(a), floor))
+            for a in alphas]
+
+
+def _apply_fisher(theta0, theta1, fisher0, fisher1, alpha, floor, model) -> None:
+    fisher_merge_into_(model, [theta0, theta1], [fisher0, fisher1], [1.0 - alpha, alpha], floor)
+
+
+def save_fisher(fisher: StateDict, path: str | os.PathLike, meta: Mapping[str, str] | None = None) -> Path:
+    """Save a Fisher as safetensors (atomically); ``meta`` values are stored as strings in the header."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.detach().cpu().contiguous() for k, v in fisher.items()}, str(tmp),
+                  metadata={"kind": "wiseft-fisher", **{str(k): str(v) for k, v in (meta or {}).items()}})
+    return path
+
+
+def load_fisher(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Load a Fisher saved by :func:`save_fisher` (pickles are refused)."""
+    from .checkpoint import read_state_dict
+
+    return read_state_dict(path)

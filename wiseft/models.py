@@ -1,0 +1,301 @@
+"""CLIP models from open_clip, and the image classifier WiSE-FT interpolates.
+
+:func:`create_clip` is the one front door for a CLIP model: it resolves ``pretrained`` (an open_clip tag, a
+local weights file, or ``world:<name>`` for the embedded offline world), builds the model through open_clip,
+loads weights without ever unpickling arbitrary objects, and casts to float32 so that interpolation never
+mixes fp16 (OpenAI weights arrive in fp16 on CUDA) with fp32.
+
+An :class:`ImageClassifier` is the image tower plus a linear :class:`ClassificationHead`; its state dict has
+the keys ``image_encoder.*``, ``head.weight`` and ``head.bias``, which is what checkpoints store and what the
+interpolation code mixes.
+
+Example:
+    >>> bundle = create_clip("ViT-B-32", pretrained="openai", device="cpu")   # doctest: +SKIP
+    >>> bundle.preprocess_eval                                                # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .device import dtype_for, resolve_device
+from .errors import CheckpointError, WiseftError
+from .registries import looks_like_path
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ClipBundle",
+    "ClassifierInfo",
+    "ClassificationHead",
+    "ImageClassifier",
+    "create_clip",
+    "ensure_model_config",
+    "resolve_pretrained",
+    "read_weights_file",
+    "eval_transform",
+]
+
+@dataclass
+class ClipBundle:
+    """A CLIP model with everything needed to feed it.
+
+    Attributes:
+        model: the open_clip model (image and text towers), float32, in eval mode.
+        model_name: the open_clip model name.
+        pretrained: the ``pretrained`` value it was created from (tag, path or ``world:<name>``), or ``None``.
+        preprocess_train: training transform (open_clip's: RandomResizedCrop, scale 0.9–1, bicubic).
+        preprocess_eval: evaluation transform (resize, centre crop, normalise).
+        tokenizer: the model's tokenizer.
+        mean: normalisation mean per channel.
+        std: normalisation std per channel.
+        image_size: input size ``(height, width)``.
+    """
+
+    model: nn.Module
+    model_name: str
+    pretrained: str | None
+    preprocess_train: Callable
+    preprocess_eval: Callable
+    tokenizer: Callable
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    image_size: tuple[int, int]
+
+
+@dataclass
+class ClassifierInfo:
+    """What a classifier was built from; travels with it into the checkpoint sidecar.
+
+    Not part of the state dict: two classifiers with different info can still be interpolated.
+    """
+
+    model_name: str
+    pretrained: str | None
+    classnames: list[str]
+    template_set: str | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    image_size: tuple[int, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ClassificationHead(nn.Linear):
+    """A linear layer that L2-normalises its inputs first (the zero-shot head's form).
+
+    Args:
+        weights: ``[num_classes, dim]`` initial weights (copied).
+        bias: ``[num_classes]`` initial bias (copied); zeros when omitted, as for a zero-shot head.
+        normalize: L2-normalise the inputs (keep ``True`` for CLIP heads: the temperature is in the weights).
+    """
+
+    def __init__(self, weights: torch.Tensor, bias: torch.Tensor | None = None, normalize: bool = True):
+        num_classes, dim = weights.shape
+        super().__init__(dim, num_classes, device=weights.device, dtype=weights.dtype)
+        self.normalize = normalize
+        with torch.no_grad():
+            self.weight.copy_(weights)
+            self.bias.copy_(bias if bias is not None else torch.zeros(num_classes))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.normalize:
+            inputs = F.normalize(inputs, dim=-1)
+        return super().forward(inputs)
+
+
+class ImageClassifier(nn.Module):
+    """Image encoder followed by a linear head.
+
+    Args:
+        image_encoder: maps ``[N, 3, H, W]`` images to ``[N, D]`` features (an open_clip ``model.visual``).
+        head: the classification head.
+        info: where the classifier came from (model, classes, normalisation); kept for checkpoints.
+    """
+
+    def __init__(self, image_encoder: nn.Module, head: ClassificationHead, info: ClassifierInfo | None = None):
+        super().__init__()
+        self.image_encoder = image_encoder
+        self.head = head
+        self.info = info
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``[N, num_classes]``."""
+        return self.head(self.image_encoder(images))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Raw (unnormalised) image features ``[N, D]``; ``head(encode(x))`` equals ``forward(x)`` bit for bit."""
+        return self.image_encoder(images)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image features ``[N, D]``."""
+        return F.normalize(self.image_encoder(images), dim=-1)
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.out_features
+
+
+# ------------------------------------------------------------------------------------------- pretrained
+def resolve_pretrained(pretrained: str | None) -> tuple[str, str | Path | None]:
+    """Classify a ``pretrained`` value as ``("none", None)``, ``("file", path)`` or ``("tag", tag)``.
+
+    ``world:<name>`` is resolved to a file by :func:`wiseft.world.resolve_world_pretrained` (imported lazily:
+    the world is only built when asked for).
+
+    Raises:
+        CheckpointError: for a path-like value whose file does not exist.
+    """
+    if pretrained is None or pretrained == "":
+        return "none", None
+    if pretrained.startswith("world:"):
+        from .world import resolve_world_pretrained
+
+        return "file", Path(resolve_world_pretrained(pretrained))
+    path = Path(pretrained).expanduser()
+    if path.is_file():
+        return "file", path
+    if looks_like_path(pretrained):
+        raise CheckpointError(f"pretrained weights file {str(path)!r} does not exist; give an existing "
+                              f".safetensors/.pt file or an open_clip pretrained tag")
+    return "tag", pretrained
+
+
+def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read third-party weights: ``.safetensors``, or a torch file with ``weights_only=True`` (no fallback).
+
+    Raises:
+        CheckpointError: naming the file when it is unreadable or holds pickled objects beyond tensors.
+    """
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from .checkpoint import read_state_dict
+
+        return read_state_dict(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(
+            f"{path}: cannot be read safely with torch.load(weights_only=True) ({e}). wiseft never unpickles "
+            f"arbitrary objects; export a plain state dict of tensors (ideally as .safetensors) instead") from e
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"{path}: expected a state dict of tensors (or {{'state_dict': ...}}), "
+                              f"found {type(obj).__name__}")
+    if obj and next(iter(obj)).startswith("module."):  # saved from DistributedDataParallel
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def _load_clip_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
+    """Load a CLIP state dict the way open_clip's ``load_checkpoint`` does, but from tensors already read."""
+    from open_clip.convert import convert_state_dict
+    from open_clip.model import convert_to_custom_text_state_dict, resize_pos_embed, resize_text_pos_embed
+
+    if any(k.startswith("image_encoder.") for k in state_dict):
+        raise CheckpointError(f"{path}: this is a wiseft classifier checkpoint, not CLIP weights; load it with "
+                              f"wiseft.checkpoint.load_classifier")
+    state_dict = convert_state_dict(model, dict(state_dict))
+    if "positional_embedding" in state_dict and not hasattr(model, "positional_embedding"):
+        state_dict = convert_to_custom_text_state_dict(state_dict)
+    if "logit_scale" in state_dict and model.logit_scale.ndim != state_dict["logit_scale"].ndim:
+        state_dict["logit_scale"] = state_dict["logit_scale"].reshape(model.logit_scale.shape)
+    resize_pos_embed(state_dict, model)
+    resize_text_pos_embed(state_dict, model)
+    try:
+        model.load_state_dict(state_dict, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not fit the model architecture: {e}") from e
+
+
+def ensure_model_config(model_name: str) -> None:
+    """Make sure open_clip knows ``model_name``, registering the offline world's configs if needed.
+
+    Raises:
+        WiseftError: for an unknown name, suggesting close matches.
+    """
+    import open_clip
+
+    if open_clip.get_model_config(model_name) is not None:
+        return
+    try:  # the embedded world registers its small CLIP configs with open_clip when imported
+        importlib.import_module(f"{__package__}.world")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__package__}.world":  # a broken world import is a real error; only absence is fine
+            raise
+    if open_clip.get_model_config(model_name) is None:
+        import difflib
+
+        close = difflib.get_close_matches(model_name, open_clip.list_models(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise WiseftError(f"unknown open_clip model {model_name!r}{hint}")
+
+
+def create_clip(model_name: str, pretrained: str | None = None, device: str | torch.device = "cpu",
+                precision: str = "fp32", cache_dir: str | None = None,
+                preprocess_cfg: dict[str, Any] | None = None) -> ClipBundle:
+    """Create an open_clip model with its transforms and tokenizer, in float32.
+
+    Args:
+        model_name: open_clip model name (``"ViT-B-16"``) or a config registered with ``open_clip.add_model_config``.
+        pretrained: an open_clip tag (downloads on first use), a ``.safetensors``/``.pt``/``.bin``/``.pth``
+            weights file, ``world:<name>``, or ``None`` for random weights.
+        device: where the model lives.
+        precision: ``fp32``, ``amp_bf16`` or ``amp_fp16``. Weights always stay float32 (interpolation and
+            fine-tuning need them); mixed precision is applied at run time by :func:`wiseft.device.autocast`.
+        cache_dir: open_clip download cache for tags.
+        preprocess_cfg: overrides of open_clip's preprocessing (``mean``, ``std``, ``size``, ``interpolation``,
+            ``resize_mode``), e.g. for a weights file trained with other normalisation than OpenAI's.
+
+    Returns:
+        A :class:`ClipBundle`.
+
+    Raises:
+        WiseftError: unknown model name or precision.
+        CheckpointError: unreadable, unsafe or mismatched weights file.
+    """
+    import open_clip
+
+    dtype_for(precision)  # validates the name
+    dev = resolve_device(device)
+    ensure_model_config(model_name)
+    kind, value = resolve_pretrained(pretrained)
+    force = dict(preprocess_cfg or {}) or None
+    if kind == "tag":
+        model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir,
+                                       force_preprocess_cfg=force)
+    else:
+        model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
+        if kind == "file":
+            _load_clip_weights(model, read_weights_file(value), Path(value))
+            log.info("loaded %s weights from %s", model_name, value)
+    model = model.float().to(dev).eval()  # float32 before anything is interpolated
+
+    cfg = open_clip.get_model_preprocess_cfg(model)
+    pp = open_clip.transform.PreprocessCfg(**open_clip.transform.merge_preprocess_dict({}, cfg))
+    size = pp.size if isinstance(pp.size, (tuple, list)) else (pp.size, pp.size)
+    return ClipBundle(
+        model=model, model_name=model_name, pretrained=pretrained,
+        preprocess_train=open_clip.transform.image_transform_v2(pp, is_train=True),
+        preprocess_eval=open_clip.transform.image_transform_v2(pp, is_train=False),
+        tokenizer=open_clip.get_tokenizer(model_name),
+        mean=tuple(float(m) for m in pp.mean), std=tuple(float(s) for s in pp.std),
+        image_size=(int(size[0]), int(size[1])),
+    )
+
+
+def eval_transform(image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float]) -> Callable:
+    """The evaluation transform for a classifier (resize, centre crop, normalise), e.g. from its sidecar."""
+    from open_clip import image_transform
+
+    size = tuple(image_size) if isinstance(image_size, (tuple, list)) else (image_size, image_size)
+    return image_transform(size, is_train=False, mean=tuple(mean), std=tuple(std))
