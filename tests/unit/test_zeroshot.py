@@ -8,7 +8,8 @@ import torch
 
 from wiseft.errors import WiseftError
 from wiseft.models import ImageClassifier, create_clip
-from wiseft.zeroshot import build_zeroshot_classifier, classifier_from_clip, imagenet_classnames, zeroshot_head
+from wiseft.zeroshot import (_prompt_lengths, build_zeroshot_classifier, classifier_from_clip, encode_prompts,
+                             imagenet_classnames, zeroshot_head)
 
 CLASSES = ["cat", "dog", "airplane", "orange"]
 TEMPLATES = ["a photo of a {}.", "a blurry photo of the {}.", "art of a {}."]
@@ -70,3 +71,40 @@ def test_errors(tiny_model_name):
 def test_imagenet_classnames_come_from_open_clip():
     names = imagenet_classnames()
     assert len(names) == 1000 and names == list(open_clip.IMAGENET_CLASSNAMES)
+
+
+PROMPTS = ["a photo of a cat.", "itap of my extremely large and very fluffy dog.", "art.", "a dam", "x " * 30]
+
+
+def test_encode_prompts_cut_to_length_equals_encode_text_in_order(tiny_model_name):
+    torch.manual_seed(3)
+    bundle = create_clip(tiny_model_name)
+    model, tok = bundle.model, bundle.tokenizer
+    lengths = _prompt_lengths(model, tok(PROMPTS))
+    assert lengths is not None and len(set(lengths.tolist())) > 2  # the prompts are cut to different lengths
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.encode_text(tok(PROMPTS)), dim=-1)
+    for batch_size in (1, 2, 16):
+        got = encode_prompts(model, tok, PROMPTS, batch_size=batch_size)
+        assert not got.is_inference()
+        assert torch.allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_encode_prompts_full_length_when_attention_is_not_causal(tiny_model_name):
+    torch.manual_seed(4)
+    bundle = create_clip(tiny_model_name)
+    model, tok = bundle.model, bundle.tokenizer
+    model.attn_mask = torch.zeros_like(model.attn_mask)  # every token sees the padding: cutting would change it
+    assert _prompt_lengths(model, tok(PROMPTS)) is None
+    with torch.no_grad():
+        expected = torch.nn.functional.normalize(model.encode_text(tok(PROMPTS)), dim=-1)
+    assert torch.allclose(encode_prompts(model, tok, PROMPTS, batch_size=2), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_head_equals_open_clip_builder_with_callable_templates(tiny_model_name):
+    torch.manual_seed(5)
+    bundle = create_clip(tiny_model_name)
+    templates = list(open_clip.OPENAI_IMAGENET_TEMPLATES[:7])  # lambdas, as open_clip ships them
+    ref = open_clip.build_zero_shot_classifier(bundle.model, bundle.tokenizer, CLASSES, templates).T
+    head = zeroshot_head(bundle.model, bundle.tokenizer, CLASSES, templates, num_classes_per_batch=None)
+    assert torch.allclose(head.weight, ref * bundle.model.logit_scale.exp(), rtol=1e-5, atol=1e-6)
