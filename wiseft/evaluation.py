@@ -231,12 +231,17 @@ class _LinearPlan:
     head1: ClassificationHead | None = None
 
 
+def _group(s: WeightSetting) -> tuple[int, int] | None:
+    """The θ_α group of a setting: the identity of its endpoint state dicts (each setting has its own tuple)."""
+    return None if s.lerp is None else (id(s.lerp[0]), id(s.lerp[1]))
+
+
 def _plan_linear(settings: list[WeightSetting], linear: bool | str, model: ImageClassifier,
-                 dev: torch.device) -> dict[int, _LinearPlan]:
+                 dev: torch.device) -> dict[tuple[int, int], _LinearPlan]:
     """Move each θ_α group's endpoints to the device once; build heads for head-only groups."""
-    plans: dict[int, _LinearPlan] = {}
+    plans: dict[tuple[int, int], _LinearPlan] = {}
     for s in settings:
-        if s.lerp is None or id(s.lerp) in plans:
+        if s.lerp is None or _group(s) in plans:
             continue
         t0 = {k: v.to(dev) for k, v in s.lerp[0].items()}
         t1 = {k: v.to(dev) for k, v in s.lerp[1].items()}
@@ -250,7 +255,7 @@ def _plan_linear(settings: list[WeightSetting], linear: bool | str, model: Image
             plan.head0 = ClassificationHead(t0["head.weight"], t0["head.bias"], normalize=normalize).eval()
             plan.head1 = ClassificationHead(t1["head.weight"], t1["head.bias"], normalize=normalize).eval()
             log.info("θ0 and θ1 differ only in the head: features once per chunk, logits mixed linearly")
-        plans[id(s.lerp)] = plan
+        plans[_group(s)] = plan
     return plans
 
 
@@ -303,13 +308,13 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
             indices = torch.arange(offset, offset + count)
             offset += count
             raw: dict[str, torch.Tensor] = {}
-            endpoints: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+            endpoints: dict[tuple[int, int], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
             for s in weight_settings:
-                plan = plans.get(id(s.lerp)) if s.lerp is not None else None
+                plan = plans.get(_group(s)) if s.lerp is not None else None
                 if plan is not None and plan.head0 is not None:
-                    if id(s.lerp) not in endpoints:
-                        endpoints[id(s.lerp)] = _endpoint_logits(model, plan, images, precision, dev)
-                    l0, l1 = endpoints[id(s.lerp)]
+                    if _group(s) not in endpoints:  # one encoder pass per chunk for the whole group
+                        endpoints[_group(s)] = _endpoint_logits(model, plan, images, precision, dev)
+                    l0, l1 = endpoints[_group(s)]
                     logits = torch.cat([torch.lerp(a, b, float(s.alpha)) for a, b in zip(l0, l1)])
                 else:
                     if plan is not None:

@@ -99,6 +99,26 @@ def test_one_pass_equals_naive_loop_and_reads_each_image_once(make_classifier, c
         assert eval_set.dataset.calls == len(eval_set.dataset) * len(ALPHAS)  # the naive loop re-reads per α
 
 
+@pytest.mark.parametrize("head_only", [False, True], ids=["e2e", "lc"])
+def test_encoder_passes_and_endpoint_copies_per_sweep(make_classifier, counting_dataset, head_only, monkeypatch):
+    """A head-only sweep runs the encoder once per batch whatever the number of α (an E2E one once per α), and
+    the endpoints are prepared once per sweep, not once per setting."""
+    import wiseft.evaluation as E
+
+    template, theta0, theta1 = _endpoints(make_classifier, head_only)
+    sets = _eval_sets(counting_dataset)
+    model = copy.deepcopy(template)
+    passes = []
+    model.image_encoder.register_forward_pre_hook(lambda *a: passes.append(1))
+    planned = []
+    real_plan = E._plan_linear
+    monkeypatch.setattr(E, "_plan_linear", lambda *a: planned.append(real_plan(*a)) or planned[-1])
+    evaluate_settings(model, lerp_settings(theta0, theta1, ALPHAS), sets, batch_size=8, chunk_images=16)
+    batches = sum(-(-len(s.dataset) // 8) for s in sets)
+    assert len(passes) == batches * (1 if head_only else len(ALPHAS))
+    assert len(planned[0]) == 1  # one group: θ0 and θ1 moved to the device once
+
+
 def test_endpoints_reproduce_zeroshot_and_finetuned_logits_exactly(make_classifier, counting_dataset):
     template, theta0, theta1 = _endpoints(make_classifier, head_only=False)
     eval_set = _eval_sets(counting_dataset)[1]
