@@ -308,14 +308,15 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
             indices = torch.arange(offset, offset + count)
             offset += count
             raw: dict[str, torch.Tensor] = {}
-            endpoints: dict[tuple[int, int], tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+            endpoints: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
             for s in weight_settings:
                 plan = plans.get(_group(s)) if s.lerp is not None else None
                 if plan is not None and plan.head0 is not None:
                     if _group(s) not in endpoints:  # one encoder pass per chunk for the whole group
-                        endpoints[_group(s)] = _endpoint_logits(model, plan, images, precision, dev)
+                        l0, l1 = _endpoint_logits(model, plan, images, precision, dev)
+                        endpoints[_group(s)] = torch.cat(l0), torch.cat(l1)
                     l0, l1 = endpoints[_group(s)]
-                    logits = torch.cat([torch.lerp(a, b, float(s.alpha)) for a, b in zip(l0, l1)])
+                    logits = torch.lerp(l0, l1, float(s.alpha))  # one op per α and chunk
                 else:
                     if plan is not None:
                         lerp_into_(model, plan.theta0, plan.theta1, float(s.alpha))
