@@ -1,6 +1,7 @@
 """wiseft against the wise-ft reference approach and against the machine, side by side in one run.
 
-    python benchmarks/run.py                 # every case on the CPU (≈5 min for cases 1-5, plus the mini pipeline)
+    python benchmarks/run.py                 # every case on the CPU: ≈5 min for cases 1-5 on 2 quiet cores,
+                                             # plus the mini pipeline (≤ 10 min)
     python benchmarks/run.py --quick         # tiny sizes, seconds (what the tests run)
     python benchmarks/run.py --cases 1,3     # some cases
     python benchmarks/run.py --gpu           # cases 1-4 on CUDA, ViT-B/16 at 224 px in bf16 (benchmarks/gpu.sh)
@@ -124,6 +125,11 @@ def main(argv=None) -> int:
     C.OUT.mkdir(parents=True, exist_ok=True)
     env = environment(sizes)
     print("environment:", ", ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+    if env["load"] > 0.5 * (os.cpu_count() or 1) and not args.quick:
+        print(f"warning: the machine is busy (load {env['load']} on {os.cpu_count()} cores). Timings will be noisy, "
+              f"and {torch.get_num_threads()} intra-op threads competing with other processes for the cores can make "
+              f"small operations ten times slower; rerun on a quiet machine (or compare with --threads 1).",
+              flush=True)
     rows, failed = [], False
     for case in chosen:
         load, t0 = C.load_avg(), time.perf_counter()
