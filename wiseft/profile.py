@@ -73,6 +73,9 @@ class DataCfg:
     root: str | None = None
     #: skip unreadable images (counted in the results) instead of stopping with an error.
     skip_bad_images: bool = False
+    #: YAML files describing your own datasets (docs/datasets.md), registered before the names are checked;
+    #: relative paths are relative to the profile file.
+    configs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +162,9 @@ class InterpolationCfg:
     #: explicit α values; ``null`` means 0 … 1 in steps of ``alpha_step`` (the paper's 21 values).
     alphas: list[float] | None = None
     alpha_step: float = 0.05
+    #: α grid of the sweeps of fine-tuning variants and k-shot runs (``null``: the main grid); a coarser grid
+    #: keeps Figs. 3 and 17 cheap.
+    secondary_alphas: list[float] | None = None
     #: α values whose interpolated weights are written as checkpoints (the sweep itself stays in memory).
     keep: list[float] = field(default_factory=lambda: [0.5])
     #: output-space ensemble of the zero-shot and fine-tuned logits (the paper's Fig. 10 baseline).
@@ -244,7 +250,7 @@ class Profile:
             member.suite = []
             member.name = f"{self.name}-{reference}"
             member.data = DataCfg(reference=reference, shifts=[], extra=[], root=self.data.root,
-                                  skip_bad_images=self.data.skip_bad_images)
+                                  skip_bad_images=self.data.skip_bad_images, configs=list(self.data.configs))
             members.append(member)
         return members
 
@@ -276,6 +282,8 @@ def _check_ranges(p: Profile, src: str) -> None:
         unit("interpolation.alphas", a)
     for a in p.interpolation.keep:
         unit("interpolation.keep", a)
+    for a in p.interpolation.secondary_alphas or []:
+        unit("interpolation.secondary_alphas", a)
     _require(0 < p.interpolation.alpha_step <= 1, src, "interpolation.alpha_step", p.interpolation.alpha_step,
              "expected a step in (0, 1]")
     positive("interpolation.fisher_samples", p.interpolation.fisher_samples)
@@ -541,7 +549,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
 
 
 def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | None = None,
-                      check_references: bool = True) -> Profile:
+                      check_references: bool = True, base_dir: str | Path | None = None) -> Profile:
     """Validate a raw mapping and build a :class:`Profile`.
 
     Args:
@@ -549,6 +557,7 @@ def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | N
         source: file name used in error messages.
         default_name: the name to use when the mapping has none (the file's stem).
         check_references: also check that datasets, models, template sets and files exist.
+        base_dir: folder that relative paths in the profile (``data.configs``) are relative to.
 
     Raises:
         ProfileError: for every kind of invalid input; never another exception type.
@@ -563,7 +572,7 @@ def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | N
     _require(bool(profile.name.strip()), source, "name", profile.name, "expected a non-empty name")
     _check_ranges(profile, source)
     if check_references:
-        _check_references(profile, source)
+        _check_references(profile, source, Path(base_dir) if base_dir is not None else None)
     return profile
 
 
@@ -577,9 +586,10 @@ def load_profile(name_or_path: str | Path, overrides: Sequence[str] = (), check_
     raw = _resolve_extends(raw, source)
     raw = apply_overrides(raw, list(overrides))
     stem = Path(str(name_or_path)).stem
+    base_dir = Path(source).parent if Path(source).is_file() else None
     if overrides:
         source = f"{source} (with --set {' '.join(overrides)})"
-    return profile_from_dict(raw, source, default_name=stem, check_references=check_references)
+    return profile_from_dict(raw, source, default_name=stem, check_references=check_references, base_dir=base_dir)
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
@@ -595,10 +605,20 @@ def dump_profile(profile: Profile) -> str:
 
 
 # ------------------------------------------------------------------------------------ reference checks
-def _check_references(p: Profile, src: str) -> None:
+def _check_references(p: Profile, src: str, base_dir: Path | None = None) -> None:
     """Names that must exist somewhere else: datasets, models, template sets, files."""
     from . import registries
 
+    base = base_dir or Path(".")
+    for i, item in enumerate(p.data.configs):
+        path = Path(item).expanduser()
+        path = path if path.is_absolute() or path.is_file() else base / path
+        if not path.is_file():
+            raise ProfileError(f"{src}: key 'data.configs[{i}]': dataset config file {item!r} does not exist")
+        problem = registries.add_datasets(path)
+        if problem:
+            raise ProfileError(f"{src}: key 'data.configs[{i}]': {problem}")
+        p.data.configs[i] = str(path.resolve())
     for key, names in (("data.reference", [p.data.reference]), ("data.shifts", p.data.shifts),
                        ("data.extra", p.data.extra), ("suite", p.suite)):
         for name in names:

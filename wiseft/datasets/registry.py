@@ -44,7 +44,7 @@ ENV_CONFIGS = "WISEFT_DATASET_CONFIGS"
 #: Keys an entry may have (anything else is a typo and is reported with the file and entry).
 ENTRY_KEYS = {
     "description", "role", "classnames", "templates", "root", "layout", "splits", "eval_split", "train_split",
-    "protocol", "border_crop", "download", "notes",
+    "heldout_split", "protocol", "border_crop", "download", "notes",
 }
 #: Keys a split may have; loaders read the ones they need.
 SPLIT_KEYS = {
@@ -252,7 +252,9 @@ def _normalise_entry(name: Any, entry: Any, path: Path) -> dict[str, Any]:
         out["protocol"] = {"type": out["protocol"]}
     if not isinstance(out["protocol"], dict) or "type" not in out["protocol"]:
         raise DatasetError(f"{where}: key 'protocol' must be a name or a mapping with a 'type'")
-    for key, preferred in (("eval_split", ("test", "val")), ("train_split", ("train",))):
+    # heldout_split: a split of the reference distribution kept out of training and of the reported test numbers,
+    # for choosing hyperparameters and α (by default `val` when the evaluation split is another one).
+    for key, preferred in (("eval_split", ("test", "val")), ("train_split", ("train",)), ("heldout_split", ("val",))):
         if key in out:
             if out[key] not in norm_splits:
                 raise DatasetError(f"{where}: key {key!r} names split {out[key]!r}, which is not among the "
@@ -261,6 +263,8 @@ def _normalise_entry(name: Any, entry: Any, path: Path) -> dict[str, Any]:
             choice = next((s for s in preferred if s in norm_splits), None)
             if choice is None and key == "eval_split":
                 choice = list(norm_splits)[-1]
+            if key == "heldout_split" and (choice == out.get("eval_split") or "train_split" not in out):
+                choice = None
             if choice is not None:
                 out[key] = choice
     return out

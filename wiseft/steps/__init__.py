@@ -1,0 +1,27 @@
+"""Pipeline steps: profile in, checkpoints and results rows out. The notebooks and the CLI both call these.
+
+- :func:`run_zeroshot` — build θ_0 from prompts and score it (``checkpoints/zeroshot``).
+- :func:`run_finetune` / :func:`evaluate_finetuned` — θ_1 by E2E and LC fine-tuning (plus variants, k-shot).
+- :func:`run_interpolation`, :func:`run_variant_sweeps`, :func:`run_kshot_sweeps` — one-pass α sweeps.
+- :func:`summary_table` — the paper's table layout of a results frame.
+"""
+
+from .common import eval_sets, load_endpoint, summary_table
+from .finetune import evaluate_finetuned, run_finetune
+from .interpolate import run_interpolation, run_kshot_sweeps, run_variant_sweeps, sweep
+from .zeroshot import build_zeroshot, evaluate_zeroshot, run_zeroshot
+
+__all__ = [
+    "eval_sets",
+    "load_endpoint",
+    "summary_table",
+    "run_zeroshot",
+    "build_zeroshot",
+    "evaluate_zeroshot",
+    "run_finetune",
+    "evaluate_finetuned",
+    "run_interpolation",
+    "run_variant_sweeps",
+    "run_kshot_sweeps",
+    "sweep",
+]
