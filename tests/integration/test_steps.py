@@ -99,3 +99,27 @@ def test_summary_table_has_the_papers_layout(toy_run):
     table = summary_table(sweep.assign(setting=sweep.alpha))
     assert list(table.columns) == ["toy", "toy-dark", "toy:heldout", "avg shifts", "avg"]
     assert table.loc[0.5, "avg"] == pytest.approx((table.loc[0.5, "toy"] + table.loc[0.5, "avg shifts"]) / 2, abs=0.1)
+
+
+def test_cli_batch_entry_points_call_the_same_steps(tmp_path, tiny_model_name, capsys):
+    from wiseft.cli import main
+
+    build_toy_task(tmp_path)
+    profile = str(toy_profile(tmp_path, tiny_model_name))
+    common = ["--profile", profile, "--out", str(tmp_path / "cli-run"), "--set", "finetune.e2e.enabled=false",
+              "--set", "finetune.lc.shots=[]", "--set", "interpolation.fisher=false"]
+    assert main(["zeroshot", *common]) == 0
+    assert "toy-dark" in capsys.readouterr().out
+    assert main(["finetune", "--mode", "lc", *common]) == 0
+    assert main(["interpolate", *common]) == 0
+    out = capsys.readouterr().out
+    assert "WiSE-FT (lc)" in out and "avg shifts" in out
+    assert main(["evaluate", "wiseft_lc_alpha0.50", "--method", "wiseft", "--mode", "lc", *common]) == 0
+    df = load_results(tmp_path / "cli-run" / "results.jsonl")
+    kept = df[(df.method == "wiseft") & (df.extra.map(lambda e: e.get("setting")) == "wiseft_lc_alpha0.50")]
+    swept = df[(df.method == "wiseft") & (df.alpha == 0.5) & (df.extra.map(lambda e: "checkpoint" not in e))]
+    for dataset in ("toy", "toy-dark"):  # the kept α=0.5 checkpoint scores what the sweep measured at α=0.5
+        a = kept[(kept.dataset == dataset) & (kept.metric == "top1")].value.iloc[0]
+        b = swept[(swept.dataset == dataset) & (swept.metric == "top1")].value.iloc[0]
+        assert a == pytest.approx(b, abs=1e-9)
+    assert main(["evaluate", "no-such-checkpoint", *common]) == 2
