@@ -1,5 +1,6 @@
 """Pipeline steps: profile in, checkpoints and results rows out. The notebooks and the CLI both call these.
 
+- :func:`run_data` — check (or build, for the offline world) every dataset of the profile.
 - :func:`run_zeroshot` — build θ_0 from prompts and score it (``checkpoints/zeroshot``).
 - :func:`run_finetune` / :func:`evaluate_finetuned` — θ_1 by E2E and LC fine-tuning (plus variants, k-shot).
 - :func:`run_interpolation`, :func:`run_variant_sweeps`, :func:`run_kshot_sweeps` — one-pass α sweeps.
@@ -7,7 +8,8 @@
 """
 
 from .common import eval_sets, load_endpoint, summary_table
-from .finetune import evaluate_finetuned, run_finetune
+from .data import check_data, prepare_world, run_data
+from .finetune import evaluate_all_finetuned, evaluate_finetuned, run_finetune
 from .interpolate import run_interpolation, run_kshot_sweeps, run_variant_sweeps, sweep
 from .zeroshot import build_zeroshot, evaluate_zeroshot, run_zeroshot
 
@@ -15,11 +17,15 @@ __all__ = [
     "eval_sets",
     "load_endpoint",
     "summary_table",
+    "run_data",
+    "prepare_world",
+    "check_data",
     "run_zeroshot",
     "build_zeroshot",
     "evaluate_zeroshot",
     "run_finetune",
     "evaluate_finetuned",
+    "evaluate_all_finetuned",
     "run_interpolation",
     "run_variant_sweeps",
     "run_kshot_sweeps",

@@ -19,7 +19,7 @@ from .interpolate import enabled_modes
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_finetune", "evaluate_finetuned"]
+__all__ = ["run_finetune", "evaluate_finetuned", "evaluate_all_finetuned"]
 
 
 def run_finetune(ctx: RunContext, *, variants: bool = True, kshot: bool = True, resume: bool = True
@@ -46,3 +46,9 @@ def evaluate_finetuned(ctx: RunContext, mode: str) -> pd.DataFrame:
     sets = eval_sets(ctx.profile, classifier_transform(model), heldout=True)
     result = evaluate(ctx, model, [fixed_setting("finetuned", mode=mode, label=f"finetuned {mode}")], sets)
     return append_rows(ctx, result, sets, mode=mode)
+
+
+def evaluate_all_finetuned(ctx: RunContext) -> pd.DataFrame:
+    """:func:`evaluate_finetuned` for every fine-tuning mode the profile enables (E2E, then LC)."""
+    frames = [evaluate_finetuned(ctx, mode) for mode in enabled_modes(ctx)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
