@@ -393,8 +393,7 @@ def check_interpolation(theta: Mapping[str, Any], theta_0: Mapping[str, Any], th
         flipped = interpolate_state_dicts(theta_0, theta_1, 1 - alpha)
         if all(torch.allclose(torch.as_tensor(theta[k]).double(), flipped[k].double(), atol=tol) for k in wrong):
             hints.append("your tensors equal θ at 1 − α: the mixing is reversed; α = 0 must give θ_0 (zero-shot)")
-        elif all(torch.equal(torch.as_tensor(theta[k]), theta_0[k]) or torch.equal(torch.as_tensor(theta[k]), theta_1[k])
-                 for k in wrong):
+        elif all(any(torch.equal(torch.as_tensor(theta[k]), end[k]) for end in (theta_0, theta_1)) for k in wrong):
             hints.append("those tensors are copies of one endpoint: did you mix every key, not only some?")
     return InterpolationCheck(not messages, messages, hints)
 

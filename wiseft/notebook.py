@@ -5,7 +5,8 @@ things a notebook needs that are not a pipeline step live here:
 
 - :func:`open_run` turns the four notebook parameters (``profile``, ``overrides``, ``run_dir``, ``device``)
   into a :class:`~wiseft.run.RunContext`. ``run_dir=None`` means ``runs/<profile>`` of the repository the
-  notebook lives in, and ``device=None`` means ``$WISEFT_DEVICE`` if set, else the profile's device, so that
+  notebook lives in (``$WISEFT_RUNS/<profile>`` when that is set), and ``device=None`` means
+  ``$WISEFT_DEVICE`` if set, else the profile's device, so that
   ``WISEFT_DEVICE=cuda bash scripts/run_tests.sh`` runs the committed notebooks on a GPU unchanged.
 - :func:`stop_if` ends a notebook early *without an error* (a figure whose data the profile lacks): it prints
   the reason, and every later cell of the notebook is skipped. papermill, nbval and JupyterLab all see a clean
@@ -35,26 +36,32 @@ from .run import RunContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEVICE_ENV", "open_run", "notebook_run_dir", "describe_run", "run_results", "stop_if", "stopped",
-           "show", "markdown", "save_tables", "paper_comparison"]
+__all__ = ["DEVICE_ENV", "RUNS_ENV", "open_run", "notebook_run_dir", "describe_run", "run_results", "stop_if",
+           "stopped", "show", "markdown", "save_tables", "paper_comparison"]
 
 #: Environment variable that chooses the device of notebooks whose ``device`` parameter is ``None``.
 DEVICE_ENV = "WISEFT_DEVICE"
+#: Environment variable naming the folder of run folders for notebooks whose ``run_dir`` parameter is ``None``.
+RUNS_ENV = "WISEFT_RUNS"
 #: A file that marks the folder holding the pipeline notebooks (``<repo>/notebooks``).
 _MARKER = Path("notebooks") / "01_data.ipynb"
 
 
 # ------------------------------------------------------------------------------------------ opening a run
 def notebook_run_dir(profile_name: str, start: str | os.PathLike | None = None) -> Path:
-    """``runs/<profile>`` of the repository a notebook runs in.
+    """``runs/<profile>`` of the repository a notebook runs in (or ``$WISEFT_RUNS/<profile>``).
 
-    The repository is the first of ``start`` (default: the working directory, which Jupyter sets to the
-    notebook's folder) and its parents that holds ``notebooks/01_data.ipynb``; else the source tree wiseft is
-    imported from, when it has one; else the working directory.
+    ``$WISEFT_RUNS``, when set, is the folder of run folders (a scratch folder to run the notebooks from
+    scratch without touching ``runs/``). Otherwise the repository is the first of ``start`` (default: the
+    working directory, which Jupyter sets to the notebook's folder) and its parents that holds
+    ``notebooks/01_data.ipynb``; else the source tree wiseft is imported from, when it has one; else the
+    working directory.
     """
     from .io import safe_name
 
     name = safe_name(profile_name, "profile name")
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV]).expanduser() / name
     here = Path(start if start is not None else Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / _MARKER).is_file():

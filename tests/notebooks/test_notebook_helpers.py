@@ -40,7 +40,8 @@ def shell():
 
 
 # ------------------------------------------------------------------------------------------ open_run
-def test_run_dir_defaults_to_runs_of_the_repository_holding_the_notebook(tmp_path):
+def test_run_dir_defaults_to_runs_of_the_repository_holding_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.delenv(NB.RUNS_ENV, raising=False)
     repo = tmp_path / "clone"
     (repo / "notebooks" / "figures").mkdir(parents=True)
     (repo / "notebooks" / "01_data.ipynb").write_text("{}")
@@ -49,6 +50,8 @@ def test_run_dir_defaults_to_runs_of_the_repository_holding_the_notebook(tmp_pat
     # outside any clone: the source tree wiseft is imported from (this repository)
     assert NB.notebook_run_dir("mini", tmp_path) == REPO / "runs" / "mini"
     assert NB.notebook_run_dir("../escape", repo / "notebooks").parent == repo / "runs"  # never climbs out
+    monkeypatch.setenv(NB.RUNS_ENV, str(tmp_path / "scratch"))
+    assert NB.notebook_run_dir("mini", repo / "notebooks") == tmp_path / "scratch" / "mini"
 
 
 def test_open_run_honours_run_dir_and_the_device_variable(toy, monkeypatch):
@@ -87,7 +90,8 @@ def test_stop_if_outside_ipython_exits_with_status_0(monkeypatch, capsys):
 def test_wiseft_errors_show_their_message_other_errors_their_traceback(shell, toy, capsys):
     _, profile = toy
     shell(f"from wiseft.notebook import open_run\nctx = open_run({str(profile)!r}, [], None, None)")
-    result = shell("from wiseft.errors import DatasetError\nraise DatasetError('toy is missing; fix: wiseft data download toy')")
+    result = shell("from wiseft.errors import DatasetError\n"
+                   "raise DatasetError('toy is missing; fix: wiseft data download toy')")
     assert not result.success  # papermill and nbval still see a failure
     out = capsys.readouterr().out
     assert "DatasetError" in out and "wiseft data download toy" in out and "Traceback" not in out
@@ -235,3 +239,28 @@ def test_reference_sweep_says_which_step_to_run(toy):
     ctx = RunContext(load_profile(profile), root / "run")
     with pytest.raises(CourseError, match="wiseft run --profile toy"):
         reference_sweep(ctx, [0.0, 0.5, 1.0], ["toy"])
+
+
+# ------------------------------------------------------------------------------------------ recording
+@pytest.mark.slow
+def test_record_executes_in_place_from_the_notebooks_folder(tmp_path, monkeypatch):
+    """What scripts/record_notebooks.sh does: run in the notebook's folder (as nbval does), write outputs back."""
+    import nbformat
+
+    from wiseft.errors import PipelineError
+    from wiseft.pipeline import notebooks as gen
+
+    folder = tmp_path / "notebooks"
+    (folder / "figures").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os\nprint(os.path.basename(os.getcwd()))")]
+    nb.metadata["kernelspec"] = dict(gen.KERNELSPEC)
+    nbformat.write(nb, folder / "figures" / "a.ipynb")
+    nb.cells.append(nbformat.v4.new_code_cell("raise ValueError('boom')"))
+    nbformat.write(nb, folder / "b.ipynb")
+    monkeypatch.setattr(gen, "notebook_paths", lambda: ["figures/a.ipynb", "b.ipynb"])
+    with pytest.raises(PipelineError, match="recording b.ipynb failed: ValueError: boom"):
+        gen.record_notebooks(folder)
+    recorded = nbformat.read(folder / "figures" / "a.ipynb", as_version=4)
+    assert recorded.cells[0].outputs[0]["text"] == "figures\n"
+    assert "execution" not in recorded.cells[0].metadata  # no timestamps: re-recording gives clean diffs

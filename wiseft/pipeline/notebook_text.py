@@ -308,7 +308,8 @@ into that model overwrites them — so θ₀ and θ₁ come from their own copie
     ("code", "zeroshot, _ = load_endpoint(ctx, 'zeroshot')\nfinetuned, _ = load_endpoint(ctx, 'finetuned_e2e')\n"
              "model, _ = load_endpoint(ctx, 'zeroshot')\n"
              "theta_0, theta_1 = zeroshot.state_dict(), finetuned.state_dict()"),
-    ("code", f"{CHECK}\nprint(len(theta_0), 'tensors,', sum(t.numel() for t in theta_0.values()), 'numbers per model')"),
+    ("code", f"{CHECK}\nprint(len(theta_0), 'tensors,', sum(t.numel() for t in theta_0.values()), "
+             "'weights per model')"),
     ("md", "The evaluation sets: the reference and the first two shifts of the profile, with the model's "
            "preprocessing. `accuracy(model, eval_set)` scores a model on one of them."),
     ("code", "sets = eval_sets(ctx.profile, classifier_transform(model))[:3]"),

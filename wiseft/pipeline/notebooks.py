@@ -253,7 +253,8 @@ def record_notebooks(notebooks_dir: str | os.PathLike, only: Sequence[str] | Non
             with kernel_env():
                 client.execute()
         except CellExecutionError as e:
-            raise PipelineError(f"recording {rel} failed: {str(e).strip().splitlines()[-1]}") from e
+            raise PipelineError(f"recording {rel} failed: {e.ename}: {e.evalue} (the notebooks recorded before it "
+                                "keep their new outputs; fix the cause and rerun with --only)") from e
         _write(nb, path)
         done.append(path)
         log.info("recorded %s in %.0f s", rel, time.time() - started)
