@@ -3,7 +3,8 @@ CLIP and three colour classes): the steps run, figures and tables are written, a
 stops cleanly, and the report links what was made.
 
 Each notebook starts its own kernel (≈5 s with torch imported on an idle machine), so the test runs the four
-pipeline steps and four figure notebooks, one of each kind: a figure, a stop, a table and the sweep tables.
+pipeline steps and four figure notebooks, one of each kind (a figure, a stop, a table and the sweep tables), then
+the solved course assignment on the same run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from tests.toy_task import build_toy_task, toy_profile
 from wiseft.pipeline import run_pipeline
+from wiseft.pipeline.execute import execute_notebook, resolve_kernel
 from wiseft.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,3 +69,12 @@ def test_pipeline_notebooks_on_the_toy_task(tmp_path, tiny_model_name, monkeypat
     again = run_pipeline(load_profile(profile), profile_ref=str(profile), out_dir=run,
                          notebooks_dir=REPO / "notebooks")
     assert {o.status for o in again} == {"skipped"}
+
+    # The solved course assignment on the same run: the students' numbers match wiseft's.
+    course = execute_notebook(REPO / "notebooks" / "course" / "wiseft_assignment_solved.ipynb",
+                              tmp_path / "course.ipynb", {"profile": str(profile), "overrides": [],
+                                                          "run_dir": str(run), "device": None},
+                              kernel_name=resolve_kernel(), step="course")
+    text = outputs(course)
+    assert "Your θ_α matches wiseft's interpolation in every tensor." in text
+    assert "numbers match wiseft's within 0.5 pp" in text
