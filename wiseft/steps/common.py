@@ -120,9 +120,15 @@ def heldout_set(profile: Profile, transform: Callable, max_images: int = 10000) 
 
 def evaluate(ctx: RunContext, model: ImageClassifier, settings: list, sets: list[EvalSet], **kwargs: Any
              ) -> SweepResult:
-    """Run the evaluation engine with the profile's evaluation settings (batch size, workers, precision …)."""
+    """Run the evaluation engine with the profile's evaluation settings (batch size, workers, precision …).
+
+    Under torchrun every process evaluates its shard of each set and the predictions are gathered, so all ranks
+    return the same metrics; only rank 0 writes them (:func:`append_rows`).
+    """
+    from ..finetune.distributed import init_distributed
+
     e = ctx.profile.eval
-    options = dict(device=ctx.device, batch_size=e.batch_size, num_workers=e.num_workers, precision=e.precision,
+    options = dict(device=init_distributed(ctx.device).device, batch_size=e.batch_size, num_workers=e.num_workers, precision=e.precision,
                    chunk_images=e.chunk_images)
     options.update(kwargs)
     return evaluate_settings(model, settings, sets, **options)
@@ -166,12 +172,15 @@ def append_rows(ctx: RunContext, result: SweepResult, sets: list[EvalSet] = (), 
     Rows of a set whose unreadable images were skipped (``data.skip_bad_images``) record how many in
     ``extra.skipped_images``, so a number never hides that it was computed on fewer images.
     """
+    from ..finetune.distributed import is_main_process
+
     skipped = {s.name: len(s.skipped) for s in sets if getattr(s, "skipped", None)}
     rows = result.to_rows(ctx, mode=mode, extra=extra)
     for row in rows:
         if skipped.get(row.dataset):
             row.extra["skipped_images"] = skipped[row.dataset]
-    ctx.results.append(rows)
+    if is_main_process():
+        ctx.results.append(rows)
     return pd.DataFrame([r.__dict__ for r in rows])
 
 

@@ -101,7 +101,11 @@ def _fisher_settings(ctx: RunContext, model, theta0, theta1, finetuned: str, alp
 
 
 def keep_checkpoints(ctx: RunContext, mode: str) -> list[str]:
-    """Write θ_α for every α of ``interpolation.keep`` as ``wiseft_<mode>_alpha<α>`` checkpoints."""
+    """Write θ_α for every α of ``interpolation.keep`` as ``wiseft_<mode>_alpha<α>`` checkpoints (rank 0)."""
+    from ..finetune.distributed import is_main_process
+
+    if not is_main_process():
+        return []
     model, meta = load_endpoint(ctx, "zeroshot")
     theta0 = model.state_dict()
     theta1 = read_state_dict(checkpoint_paths(ctx.checkpoint_path(f"finetuned_{mode}"))[0])

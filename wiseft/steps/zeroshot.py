@@ -12,6 +12,8 @@ import logging
 import pandas as pd
 
 from ..checkpoint import save_classifier
+from ..device import seed_everything
+from ..finetune.distributed import barrier, is_main_process
 from ..models import ImageClassifier
 from ..run import RunContext
 from ..zeroshot import build_zeroshot_classifier
@@ -44,10 +46,13 @@ def build_zeroshot(ctx: RunContext, force: bool = False) -> ImageClassifier:
         return load_endpoint(ctx, "zeroshot")[0]
     profile = ctx.profile
     templates = template_set(profile)
+    seed_everything(profile.seed)  # models without pretrained weights (tests, from-scratch runs) start the same
     classifier = build_zeroshot_classifier(profile.model.name, profile.model.pretrained,
                                            reference_classnames(profile), templates, device=ctx.device)
-    save_classifier(classifier.cpu(), ctx.checkpoint_path("zeroshot"),
-                    {"alpha": 0.0, "template_set": templates, "provenance": ctx.provenance()})
+    if is_main_process():  # under torchrun every rank builds the same head; one writes it
+        save_classifier(classifier.cpu(), ctx.checkpoint_path("zeroshot"),
+                        {"alpha": 0.0, "template_set": templates, "provenance": ctx.provenance()})
+    barrier()
     return classifier
 
 
