@@ -195,9 +195,9 @@ Each point is a model: x is accuracy on the reference distribution (ImageNet in 
 distribution shifts. The axes are logit-scaled, on which models trained on the reference lie close to a line:
 **effective robustness** is the height above that line. The zero-shot model sits above it; fine-tuning (E2E, and the
 LC of prior work) moves right but falls toward it; the WiSE-FT curve (α from 0 to 1, α = 0.5 marked) bends above both
-endpoints. The dashed line is fitted to the zero-shot points (plus the models of `figures.baseline_models` when the
-profile names a file). Paper: ViT-L/14@336px, WiSE-FT +1.6 pp on ImageNet and +4.5 pp under shift over fine-tuning
-at the best point of the zoom.""", "baseline_models=ctx.profile.figures.baseline_models"),
+endpoints. The fitted line goes through the zero-shot points (plus the models of `figures.baseline_models` when the
+profile names a file). Paper: CLIP ViT-L/14@336px; its zoom is annotated +1.6 pp on ImageNet and +4.5 pp under
+shift.""", "baseline_models=ctx.profile.figures.baseline_models"),
     "fig3": ("""\
 Hyperparameters of fine-tuning change robustness: with ViT-B/16 the paper varies the learning rate and the number of
 epochs (panels a–b: at 10 epochs, learning rates 3·10⁻⁵ and 3·10⁻⁶ differ by 0.3 pp on ImageNet but up to 8 pp under

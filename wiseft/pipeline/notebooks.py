@@ -5,7 +5,7 @@ the same structure: title and explanation, imports, one ``parameters`` cell (def
 cell that opens the run, then short cells calling ``wiseft``. Figure and table notebooks share one template
 driven by the figure registry (:func:`wiseft.figures.get_figure`).
 
-Command line (from the repository root)::
+Command line (from the repository root; ``python -m wiseft.pipeline ...`` is the same)::
 
     python -m wiseft.pipeline.notebooks make      # (re)write notebooks/ from the generator, keeping recorded
                                                   # outputs of cells whose code did not change; strip the course
@@ -275,7 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="only these notebooks (step names such as fig1, or paths relative to notebooks/)")
     parser.add_argument("--kernel", default=None, help="Jupyter kernel for record (default: $WISEFT_KERNEL or python3)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO if args.command == "record" else logging.WARNING, format="%(message)s")
     folder = Path(args.notebooks) if args.notebooks else default_notebooks_dir()
     only = None
     if args.only:  # step names -> notebook paths
