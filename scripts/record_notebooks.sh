@@ -15,5 +15,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source "$ROOT/scripts/bootstrap.sh"
 source "$ROOT/scripts/numerics_env.sh"
+export WISEFT_PROGRESS=0  # no progress bars in recorded or checked outputs
 python -m wiseft.pipeline.notebooks record "$@"
 python -m wiseft.pipeline.notebooks check

@@ -10,6 +10,7 @@ source "$ROOT/scripts/bootstrap.sh"
 
 # Same arithmetic on every x86 machine: the committed notebook outputs were recorded with these settings.
 source "$ROOT/scripts/numerics_env.sh"
+export WISEFT_PROGRESS=0  # no progress bars in recorded or checked outputs
 
 python -m pytest tests -n 2 --dist loadfile "$@"
 # The notebooks, in pipeline order (notebooks/conftest.py), each against its recorded outputs; they read and
