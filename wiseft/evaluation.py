@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .datasets.base import EvalSet
 from .device import autocast, resolve_device
@@ -118,6 +119,8 @@ class SetResult:
     metrics: dict[str, dict[str, float]]
     protocol: dict[str, Any]
     logits: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: L2-normalised image features ``[n, D]`` of the settings named in ``keep_features_for`` (for CKA).
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,7 +171,7 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
                       eval_sets: Sequence[EvalSet], *, device: str | torch.device = "cpu", batch_size: int = 256,
                       num_workers: int = 0, precision: str = "fp32", chunk_images: int = 2048,
                       keep_logits_for: Iterable[str] = (), max_images: int | None = None,
-                      linear: bool | str = "auto") -> SweepResult:
+                      linear: bool | str = "auto", keep_features_for: Iterable[str] = ()) -> SweepResult:
     """Score every setting on every evaluation set, reading each image once.
 
     Args:
@@ -183,6 +186,8 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
         chunk_images: images held in memory per chunk, rounded up to whole batches; memory is about
             ``chunk_images × 3 × H × W × 4`` bytes on ``device``.
         keep_logits_for: setting labels whose projected logits are returned (for analyses).
+        keep_features_for: weight-setting labels whose L2-normalised image features (what the head sees) are
+            returned in ``sets[name].features`` (for CKA); computed in the same forward pass as the logits.
         max_images: evaluate only the first images of each set (quick looks).
         linear: ``"auto"`` uses the features-once shortcut for θ_α settings whose endpoints differ only in the
             head; ``False`` never; ``True`` requires it.
@@ -195,6 +200,11 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
     output_settings = [s for s in settings if isinstance(s, OutputSetting)]
     _validate_settings(weight_settings, output_settings)
     keep = set(keep_logits_for)
+    keep_feats = set(keep_features_for)
+    unknown = keep_feats - {s.label for s in weight_settings}
+    if unknown:
+        raise WiseftError(f"keep_features_for names {sorted(unknown)}, which are not weight settings of this call "
+                          f"(features exist only for models that run their encoder)")
     sources = {src for s in output_settings for src in s.sources}
     model = model.to(dev).eval()
     plans = _plan_linear(weight_settings, linear, model, dev)
@@ -204,7 +214,7 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
         results[eval_set.name] = _evaluate_set(
             model, weight_settings, output_settings, eval_set, plans, dev=dev, batch_size=batch_size,
             num_workers=num_workers, precision=precision, chunk_images=chunk_images, keep=keep, sources=sources,
-            max_images=max_images)
+            max_images=max_images, keep_feats=keep_feats)
     return SweepResult(settings=list(weight_settings) + list(output_settings), sets=results)
 
 
@@ -275,7 +285,8 @@ def _chunks(loader: Iterable, batches_per_chunk: int) -> Iterator[list]:
 
 
 def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, plans, *, dev, batch_size,
-                  num_workers, precision, chunk_images, keep, sources, max_images) -> SetResult:
+                  num_workers, precision, chunk_images, keep, sources, max_images, keep_feats=frozenset()
+                  ) -> SetResult:
     n_total = len(eval_set.dataset) if max_images is None else min(max_images, len(eval_set.dataset))
     start, stop = _shard(n_total)
     dataset = torch.utils.data.Subset(eval_set.dataset, range(start, stop))
@@ -284,6 +295,7 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
     protocol = eval_set.protocol
     preds: dict[str, list[np.ndarray]] = {s.label: [] for s in [*weight_settings, *output_settings]}
     kept: dict[str, list[torch.Tensor]] = {label: [] for label in preds if label in keep}
+    feats_kept: dict[str, list[torch.Tensor]] = {label: [] for label in preds if label in keep_feats}
     labels: list[np.ndarray] = []
     offset = start
 
@@ -303,20 +315,31 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
             indices = torch.arange(offset, offset + count)
             offset += count
             raw: dict[str, torch.Tensor] = {}
-            endpoints: dict[int, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+            endpoints: dict[int, tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]] = {}
             for s in weight_settings:
                 plan = plans.get(id(s.lerp)) if s.lerp is not None else None
                 if plan is not None and plan.head0 is not None:
                     if id(s.lerp) not in endpoints:
                         endpoints[id(s.lerp)] = _endpoint_logits(model, plan, images, precision, dev)
-                    l0, l1 = endpoints[id(s.lerp)]
+                    l0, l1, feats = endpoints[id(s.lerp)]
                     logits = torch.cat([torch.lerp(a, b, float(s.alpha)) for a, b in zip(l0, l1)])
                 else:
                     if plan is not None:
                         lerp_into_(model, plan.theta0, plan.theta1, float(s.alpha))
                     else:
                         s.apply(model)
-                    logits = torch.cat([_forward(model, x, precision, dev) for x in images])
+                    if s.label in feats_kept:
+                        feats, parts = [], []
+                        for x in images:  # head(encode(x)) is forward(x) bit for bit
+                            with autocast(precision, dev):
+                                f = model.encode(x)
+                                parts.append(model.head(f).float())
+                            feats.append(f)
+                        logits = torch.cat(parts)
+                    else:
+                        logits = torch.cat([_forward(model, x, precision, dev) for x in images])
+                if s.label in feats_kept:
+                    feats_kept[s.label].append(torch.cat([F.normalize(f.float(), dim=-1) for f in feats]).cpu())
                 if s.label in sources:
                     raw[s.label] = logits
                 consume(s.label, logits)
@@ -324,7 +347,8 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
                 consume(s.label, s.combine(raw[s.sources[0]], raw[s.sources[1]], indices, n_total))
 
     local = {"labels": _cat(labels), "preds": {k: _cat(v) for k, v in preds.items()},
-             "logits": {k: torch.cat(v) if v else torch.empty(0) for k, v in kept.items()}}
+             "logits": {k: torch.cat(v) if v else torch.empty(0) for k, v in kept.items()},
+             "features": {k: torch.cat(v) if v else torch.empty(0) for k, v in feats_kept.items()}}
     gathered = _gather(local)
     all_labels = gathered["labels"]
     metadata = None
@@ -333,7 +357,7 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
     metrics = {label: protocol.metrics(p, all_labels, metadata) for label, p in gathered["preds"].items()}
     return SetResult(name=eval_set.name, role=eval_set.role, n=int(all_labels.shape[0]), labels=all_labels,
                      preds=gathered["preds"], metrics=metrics, protocol=protocol.describe(),
-                     logits=gathered["logits"])
+                     logits=gathered["logits"], features=gathered["features"])
 
 
 def _forward(model: ImageClassifier, images: torch.Tensor, precision: str, dev: torch.device) -> torch.Tensor:
@@ -342,16 +366,17 @@ def _forward(model: ImageClassifier, images: torch.Tensor, precision: str, dev: 
 
 
 def _endpoint_logits(model: ImageClassifier, plan: _LinearPlan, images: list[torch.Tensor], precision: str,
-                     dev: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Logits of θ_0 and θ_1 per batch from one encoder pass (the encoders are equal)."""
+                     dev: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """Logits of θ_0 and θ_1 per batch from one encoder pass (the encoders are equal), and the features."""
     lerp_into_(model, plan.theta0, plan.theta1, 0.0)
-    l0, l1 = [], []
+    l0, l1, fs = [], [], []
     for x in images:
         with autocast(precision, dev):
             feats = model.encode(x)
             l0.append(plan.head0(feats).float())
             l1.append(plan.head1(feats).float())
-    return l0, l1
+        fs.append(feats)
+    return l0, l1, fs
 
 
 def _cat(arrays: list[np.ndarray]) -> np.ndarray:
@@ -368,4 +393,5 @@ def _gather(local: dict[str, Any]) -> dict[str, Any]:
         "labels": np.concatenate([p["labels"] for p in parts]),
         "preds": {k: np.concatenate([p["preds"][k] for p in parts]) for k in local["preds"]},
         "logits": {k: torch.cat([p["logits"][k] for p in parts]) for k in local["logits"]},
+        "features": {k: torch.cat([p["features"][k] for p in parts]) for k in local["features"]},
     }
