@@ -86,25 +86,14 @@ class Crashing(worker.TinyImages):
         return super().__getitem__(i)
 
 
-def _ema_hooks(model):
-    emas = {"ema": WeightEMA([0.5, 0.9], mode="debiased"),
-            "ema_biased": WeightEMA([0.8], mode="biased", init_state=model.state_dict())}
-
-    def on_step(m, step):
-        for e in emas.values():
-            e.update(m)
-
-    return dict(on_step=on_step, callback_state=emas, tag={"ema": [0.5, 0.9], "ema_biased": [0.8]}), emas
-
-
 def test_ema_state_is_checkpointed_and_resumes_bitwise(tmp_path):
     model = worker.tiny_model(0.1)
-    hooks, reference = _ema_hooks(model)
+    hooks, reference = worker.ema_hooks(model)
     done = run(tmp_path / "ref", model=model, cfg={"checkpoint_every_steps": 2, "epochs": 3}, **hooks)
     assert reference["ema"].num_updates == done.global_step == 18
 
     crashed_model = worker.tiny_model(0.1)
-    hooks, _ = _ema_hooks(crashed_model)
+    hooks, _ = worker.ema_hooks(crashed_model)
     with pytest.raises(RuntimeError, match="simulated crash"):  # mid-epoch 2, after checkpoints at steps 2…8
         run(tmp_path / "x", model=crashed_model, train_set=Crashing(77),
             cfg={"checkpoint_every_steps": 2, "epochs": 3}, **hooks)
@@ -115,7 +104,7 @@ def test_ema_state_is_checkpointed_and_resumes_bitwise(tmp_path):
     assert int(saved.extra["ema"][1]["num_updates"]) == saved.progress.global_step < 18
 
     resumed_model = worker.tiny_model(0.1)
-    hooks, resumed = _ema_hooks(resumed_model)
+    hooks, resumed = worker.ema_hooks(resumed_model)
     result = run(tmp_path / "x", model=resumed_model, cfg={"checkpoint_every_steps": 2, "epochs": 3}, resume=True,
                  **hooks)
     assert result.resumed_from is not None
@@ -127,7 +116,7 @@ def test_ema_state_is_checkpointed_and_resumes_bitwise(tmp_path):
 
 
 def test_resume_refuses_other_hooks_or_missing_callback_state(tmp_path):
-    hooks, _ = _ema_hooks(worker.tiny_model(0.0))
+    hooks, _ = worker.ema_hooks(worker.tiny_model(0.0))
     run(tmp_path, cfg={"max_steps": 3}, **hooks)
     with pytest.raises(CheckpointError, match="tag"):
         run(tmp_path, cfg={"max_steps": 3}, resume=True, tag={"l2sp": 0.1})
