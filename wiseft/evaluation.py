@@ -6,7 +6,9 @@ setting is applied to the working model and scored on the chunk before the next 
 and the working model are resident, whatever the number of α.
 
 When θ_0 and θ_1 differ only in the head (a linear-classifier sweep), features are computed once per chunk
-and logits(α) = (1−α)·logits_0 + α·logits_1, which equals weight interpolation of the head. Output-space
+and logits(α) = (1−α)·logits_0 + α·logits_1, which equals weight interpolation of the head; head-only groups
+that share the same θ_0 object (several linear heads on one encoder, :func:`head_setting`) share that encoder
+pass, and endpoint tensors shared between groups are moved to the device once. Output-space
 ensembles (:class:`~wiseft.ensembles.OutputSetting`) are mixed from the endpoint logits of the same pass.
 
 Chunks are whole batches of ``batch_size``, so every forward pass sees exactly the batches a plain DataLoader
@@ -44,7 +46,7 @@ from .results import ResultRow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WeightSetting", "lerp_settings", "evaluate_settings", "SweepResult", "SetResult"]
+__all__ = ["WeightSetting", "lerp_settings", "head_setting", "evaluate_settings", "SweepResult", "SetResult"]
 
 StateDict = Mapping[str, torch.Tensor]
 _HEAD_KEYS = ("head.weight", "head.bias")
@@ -62,7 +64,8 @@ class WeightSetting:
         mode: ``e2e`` or ``lc`` for the results rows.
         extra: recorded in the rows' ``extra``.
         lerp: ``(θ_0, θ_1)`` when the setting is θ_α (set by :func:`lerp_settings`); lets the engine move the
-            endpoints to the device once and use linearity when only the head differs.
+            endpoints to the device once and use linearity when only the head differs. With ``alpha=None`` the
+            setting is θ_1 itself (:func:`head_setting`).
     """
 
     label: str
@@ -104,6 +107,23 @@ def lerp_settings(theta0: StateDict, theta1: StateDict, alphas: Sequence[float],
 
 def _lerp_apply(theta0: StateDict, theta1: StateDict, alpha: float, model: ImageClassifier) -> None:
     lerp_into_(model, theta0, theta1, alpha)
+
+
+def head_setting(theta0: StateDict, weight: torch.Tensor, bias: torch.Tensor, *, label: str, method: str,
+                 mode: str | None = "lc", extra: dict[str, Any] | None = None) -> WeightSetting:
+    """θ_0's encoder with another linear head (a linear classifier, a baseline's head), rows without α.
+
+    Scored as the θ_1 end of a head-only pair, so every such setting built on the same ``theta0`` object shares
+    one encoder pass per chunk; θ_1 reuses θ_0's encoder tensors, so only the head is held in addition.
+    """
+    theta1 = {**theta0, "head.weight": weight, "head.bias": bias}
+    return WeightSetting(label=label, method=method, alpha=None, mode=mode, extra=dict(extra or {}),
+                         lerp=(theta0, theta1), apply=partial(_lerp_apply, theta0, theta1, 1.0))
+
+
+def _mix(setting: WeightSetting) -> float:
+    """The α of a θ_α setting; a lerp setting without α is θ_1 itself."""
+    return float(setting.alpha) if setting.alpha is not None else 1.0
 
 
 # ------------------------------------------------------------------------------------------------ results
@@ -239,17 +259,28 @@ class _LinearPlan:
     theta1: dict[str, torch.Tensor]
     head0: ClassificationHead | None = None
     head1: ClassificationHead | None = None
+    #: head-only groups with the same key (the id of their θ_0 object) share one encoder pass per chunk
+    encoder_key: int | None = None
 
 
 def _plan_linear(settings: list[WeightSetting], linear: bool | str, model: ImageClassifier,
                  dev: torch.device) -> dict[int, _LinearPlan]:
     """Move each θ_α group's endpoints to the device once; build heads for head-only groups."""
     plans: dict[int, _LinearPlan] = {}
+    on_dev: dict[int, torch.Tensor] = {}  # one device copy per source tensor, whichever groups share it
+
+    def to_dev(state: StateDict) -> dict[str, torch.Tensor]:
+        out = {}
+        for k, v in state.items():
+            if id(v) not in on_dev:
+                on_dev[id(v)] = v.to(dev)
+            out[k] = on_dev[id(v)]
+        return out
+
     for s in settings:
         if s.lerp is None or id(s.lerp) in plans:
             continue
-        t0 = {k: v.to(dev) for k, v in s.lerp[0].items()}
-        t1 = {k: v.to(dev) for k, v in s.lerp[1].items()}
+        t0, t1 = to_dev(s.lerp[0]), to_dev(s.lerp[1])
         plan = _LinearPlan(t0, t1)
         head_only = linear is not False and set(differing_keys(t0, t1)) <= set(_HEAD_KEYS)
         if linear is True and not head_only:
@@ -259,6 +290,7 @@ def _plan_linear(settings: list[WeightSetting], linear: bool | str, model: Image
             normalize = getattr(model.head, "normalize", True)
             plan.head0 = ClassificationHead(t0["head.weight"], t0["head.bias"], normalize=normalize).eval()
             plan.head1 = ClassificationHead(t1["head.weight"], t1["head.bias"], normalize=normalize).eval()
+            plan.encoder_key = id(s.lerp[0])
             log.info("θ0 and θ1 differ only in the head: features once per chunk, logits mixed linearly")
         plans[id(s.lerp)] = plan
     return plans
@@ -316,16 +348,19 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
             offset += count
             raw: dict[str, torch.Tensor] = {}
             endpoints: dict[int, tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]] = {}
+            encoded: dict[int, list[torch.Tensor]] = {}  # encoder features of this chunk, by θ_0 object
             for s in weight_settings:
                 plan = plans.get(id(s.lerp)) if s.lerp is not None else None
                 if plan is not None and plan.head0 is not None:
                     if id(s.lerp) not in endpoints:
-                        endpoints[id(s.lerp)] = _endpoint_logits(model, plan, images, precision, dev)
+                        if plan.encoder_key not in encoded:
+                            encoded[plan.encoder_key] = _encode(model, plan, images, precision, dev)
+                        endpoints[id(s.lerp)] = _endpoint_logits(plan, encoded[plan.encoder_key], precision, dev)
                     l0, l1, feats = endpoints[id(s.lerp)]
-                    logits = torch.cat([torch.lerp(a, b, float(s.alpha)) for a, b in zip(l0, l1)])
+                    logits = torch.cat([torch.lerp(a, b, _mix(s)) for a, b in zip(l0, l1)])
                 else:
                     if plan is not None:
-                        lerp_into_(model, plan.theta0, plan.theta1, float(s.alpha))
+                        lerp_into_(model, plan.theta0, plan.theta1, _mix(s))
                     else:
                         s.apply(model)
                     if s.label in feats_kept:
@@ -365,18 +400,26 @@ def _forward(model: ImageClassifier, images: torch.Tensor, precision: str, dev: 
         return model(images).float()
 
 
-def _endpoint_logits(model: ImageClassifier, plan: _LinearPlan, images: list[torch.Tensor], precision: str,
-                     dev: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-    """Logits of θ_0 and θ_1 per batch from one encoder pass (the encoders are equal), and the features."""
+def _encode(model: ImageClassifier, plan: _LinearPlan, images: list[torch.Tensor], precision: str,
+            dev: torch.device) -> list[torch.Tensor]:
+    """Features of θ_0's encoder per batch (θ_1's is the same in a head-only group)."""
     lerp_into_(model, plan.theta0, plan.theta1, 0.0)
-    l0, l1, fs = [], [], []
+    out = []
     for x in images:
         with autocast(precision, dev):
-            feats = model.encode(x)
+            out.append(model.encode(x))
+    return out
+
+
+def _endpoint_logits(plan: _LinearPlan, features: list[torch.Tensor], precision: str, dev: torch.device
+                     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """Logits of θ_0 and θ_1 per batch from the shared encoder features, and the features."""
+    l0, l1 = [], []
+    for feats in features:
+        with autocast(precision, dev):
             l0.append(plan.head0(feats).float())
             l1.append(plan.head1(feats).float())
-        fs.append(feats)
-    return l0, l1, fs
+    return l0, l1, features
 
 
 def _cat(arrays: list[np.ndarray]) -> np.ndarray:

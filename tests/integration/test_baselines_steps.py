@@ -175,6 +175,8 @@ def test_rerun_skips_what_is_up_to_date_and_the_cli_reports(toy, capsys):
     assert len(load_results(ctx.results_path)) == rows_before  # nothing retrained, nothing re-evaluated
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert len(again) == len(frame)
+    run_baselines(ctx, only=["ema"])  # an average does not depend on what else its run tracked: reused
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     analyses_stamp = (ctx.dir / "analyses.csv").stat().st_mtime_ns
 
     from wiseft.cli import main

@@ -203,3 +203,31 @@ def test_evaluation_returns_normalised_features_from_the_same_pass(make_classifi
         assert torch.equal(res.logits["ft"], torch.cat([other(x) for x in data.images.split(8)]))
     with pytest.raises(WiseftError, match="not weight settings"):
         evaluate_settings(model, settings, [eval_set], keep_features_for=["nope"])
+
+
+def test_heads_on_one_encoder_share_its_pass(make_classifier, counting_dataset):
+    from wiseft.datasets.base import EvalSet, Protocol
+    from wiseft.evaluation import head_setting
+
+    model = make_classifier(4, seed=0)
+    theta0 = weights(model)
+    g = torch.Generator().manual_seed(5)
+    heads = [(torch.randn(4, 16, generator=g) * 5, torch.randn(4, generator=g)) for _ in range(3)]
+    settings = [head_setting(theta0, w, b, label=f"head {i}", method="lc_l2sp", extra={"lambda": i})
+                for i, (w, b) in enumerate(heads)]
+    data = counting_dataset(21, 4, seed=2)
+    eval_set = EvalSet("s", data, ["a", "b", "c", "d"], Protocol(), role="reference")
+    calls = []
+    working = copy.deepcopy(model)
+    working.image_encoder.register_forward_hook(lambda *a: calls.append(1))
+    result = evaluate_settings(working, settings, [eval_set], batch_size=8, chunk_images=16,
+                               keep_logits_for=[s.label for s in settings])
+    assert len(calls) == 3  # one encoder pass over the 3 batches, for all three heads
+    for s, (w, b) in zip(settings, heads):
+        other = copy.deepcopy(model)
+        other.head.load_state_dict({"weight": w, "bias": b})
+        with torch.no_grad():
+            assert torch.equal(result.sets["s"].logits[s.label], torch.cat([other(x) for x in data.images.split(8)]))
+        assert s.alpha is None
+    rows = result.to_frame()
+    assert rows.alpha.isna().all() and set(rows.method) == {"lc_l2sp"}

@@ -29,7 +29,7 @@ import torch
 
 from ..baselines import DEFAULT_ALPHA, diversity_measures, select_alpha_from_results
 from ..errors import WiseftError
-from ..evaluation import WeightSetting
+from ..evaluation import WeightSetting, head_setting
 from ..finetune.linear import train_linear
 from ..finetune.search import heldout_split
 from ..finetune.step import _features, _reference_set
@@ -105,19 +105,22 @@ def run_analyses(ctx: RunContext, *, force: bool = False) -> pd.DataFrame:
 
     model, _ = load_endpoint(ctx, "zeroshot")
     zs_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    # Order matters: "zeroshot" writes every weight, the LC heads then only replace the head (their encoder is the
-    # zero-shot one), and the E2E model writes every weight again; the next chunk starts with "zeroshot".
-    settings = [WeightSetting("zeroshot", "zeroshot", None, partial(write_weights, zs_state))]
+    # The zero-shot model and the linear heads share one pass of the zero-shot encoder per chunk (head-only
+    # settings on the same θ0 object); the E2E model writes every weight of the working model after them.
     pairs: list[tuple[str, str, str, bool]] = []  # (comparison, first, second, CKA on features)
     if have_lc:
         lc, _ = load_endpoint(ctx, "finetuned_lc")
-        lc_head = {k: v for k, v in lc.state_dict().items() if k.startswith("head.")}
-        settings.append(WeightSetting("lc", "finetuned", None, partial(write_weights, lc_head), mode="lc"))
+        settings = [head_setting(zs_state, zs_state["head.weight"], zs_state["head.bias"], label="zeroshot",
+                                 method="zeroshot", mode=None),
+                    head_setting(zs_state, lc.head.weight.detach(), lc.head.bias.detach(), label="lc",
+                                 method="finetuned")]
         pairs.append(("zeroshot_vs_lc", "zeroshot", "lc", False))
-        half1, half2 = _half_heads(ctx, model)
-        settings += [WeightSetting("lc half 1", "finetuned", None, partial(write_weights, half1), mode="lc"),
-                     WeightSetting("lc half 2", "finetuned", None, partial(write_weights, half2), mode="lc")]
+        for i, half in enumerate(_half_heads(ctx, model), start=1):
+            settings.append(head_setting(zs_state, half["head.weight"], half["head.bias"], label=f"lc half {i}",
+                                         method="finetuned"))
         pairs.append(("baseline", "lc half 1", "lc half 2", False))
+    else:
+        settings = [WeightSetting("zeroshot", "zeroshot", None, partial(write_weights, zs_state))]
     if have_e2e:
         e2e, _ = load_endpoint(ctx, "finetuned_e2e")
         e2e_state = {k: v.detach().clone() for k, v in e2e.state_dict().items()}

@@ -233,7 +233,8 @@ def _run_ema(ctx, device, items: list[_Item], force: bool, done: pd.DataFrame) -
     cfg = dataclasses.asdict(baseline_e2e_cfg(ctx.profile))
     grids = {m: [i.value for i in items if i.method == m] for m in ("ema", "ema_biased")}
     grids = {m: g for m, g in grids.items() if g}
-    fps = {item: _fingerprint(ctx, item, {"cfg": cfg, "zeroshot": zs_sha, "tracked": grids}) for item in items}
+    # An average does not depend on which other averages the run tracked: a later run that tracks fewer reuses it.
+    fps = {item: _fingerprint(ctx, item, {"cfg": cfg, "zeroshot": zs_sha}) for item in items}
     if force or not all(_fresh(ctx, item, fps[item]) for item in items):
         def make():
             model = _zeroshot(ctx, device)
@@ -331,20 +332,27 @@ def _run_lc(ctx, device, items: list[_Item], force: bool, done: pd.DataFrame) ->
 # ------------------------------------------------------------------------------------------ evaluation
 
 def _evaluate_family(ctx: RunContext, todo: Sequence[tuple[_Item, str]]) -> pd.DataFrame:
-    """Score a family of baseline checkpoints in one pass of the evaluation engine and append their rows."""
-    from ..evaluation import WeightSetting
+    """Score a family of baseline checkpoints in one pass of the evaluation engine and append their rows.
+
+    E2E models are written into the working model one after another; LC heads sit on the zero-shot encoder, so
+    they share one encoder pass per chunk (:func:`wiseft.evaluation.head_setting`) and only their heads are held.
+    """
+    from ..evaluation import WeightSetting, head_setting
 
     if not todo:
         return pd.DataFrame()
     model, _ = load_endpoint(ctx, "zeroshot")
+    theta0 = {k: v.detach().clone() for k, v in model.state_dict().items()}
     settings = []
     for item, fp in todo:
         state = read_state_dict(checkpoint_paths(ctx.checkpoint_path(item.stem))[0])
-        if item.mode == "lc":  # only the head differs from the zero-shot working model: keep just that resident
-            state = {k: v for k, v in state.items() if k.startswith("head.")}
-        settings.append(WeightSetting(label=item.label, method=item.method, alpha=None, mode=item.mode,
-                                      extra={**item.extra, "checkpoint": item.stem, "fingerprint": fp},
-                                      apply=partial(write_weights, state)))
+        extra = {**item.extra, "checkpoint": item.stem, "fingerprint": fp}
+        if item.mode == "lc":
+            settings.append(head_setting(theta0, state["head.weight"], state["head.bias"], label=item.label,
+                                         method=item.method, mode="lc", extra=extra))
+        else:
+            settings.append(WeightSetting(label=item.label, method=item.method, alpha=None, mode=item.mode,
+                                          extra=extra, apply=partial(write_weights, state)))
     sets = eval_sets(ctx.profile, classifier_transform(model), heldout=True)
     log.info("evaluating %s in one pass", ", ".join(s.label for s in settings))
     result = evaluate(ctx, model, settings, sets)
