@@ -1,8 +1,8 @@
 """The baselines step: the paper's alternatives to WiSE-FT (Figs. 10–13, App. C) and LP-FT, on a profile.
 
-Every baseline is trained with the kit's own engines and scored with the evaluation engine, one pass per model
-family (all λ of L2-SP in one pass, every EMA decay of both modes in one pass …), on the same evaluation sets as
-WiSE-FT, including the reference's held-out split. Rows follow the results conventions the figures read:
+Every baseline is trained with the kit's own engines, then all of them are scored with the evaluation engine in
+one pass (each evaluation image is decoded once; the LC heads share one pass of the zero-shot encoder), on the
+same evaluation sets as WiSE-FT, including the reference's held-out split. Rows follow the results conventions the figures read:
 
 =============  ======  =====================  =========================================================
 method         mode    knob (``extra``)       model
@@ -331,17 +331,39 @@ def _run_lc(ctx, device, items: list[_Item], force: bool, done: pd.DataFrame) ->
 
 # ------------------------------------------------------------------------------------------ evaluation
 
-def _evaluate_family(ctx: RunContext, todo: Sequence[tuple[_Item, str]]) -> pd.DataFrame:
-    """Score a family of baseline checkpoints in one pass of the evaluation engine and append their rows.
+#: E2E baselines scored in one pass hold their weights on the host; above this many bytes the pass is split.
+MAX_RESIDENT_BYTES = 8 * 2**30
+
+
+def _passes(todo: Sequence[tuple[_Item, str]], model_bytes: int) -> list[list[tuple[_Item, str]]]:
+    """Group the items into evaluation passes: one, unless the E2E models' weights would exceed
+    :data:`MAX_RESIDENT_BYTES` (LC heads cost nothing and go into the first pass)."""
+    per_pass = max(1, MAX_RESIDENT_BYTES // max(model_bytes, 1))
+    e2e = [t for t in todo if t[0].mode == "e2e"]
+    lc = [t for t in todo if t[0].mode == "lc"]
+    groups = [e2e[i:i + per_pass] for i in range(0, len(e2e), per_pass)] or [[]]
+    groups[0] = lc + groups[0]
+    return [g for g in groups if g]
+
+
+def _evaluate(ctx: RunContext, todo: Sequence[tuple[_Item, str]]) -> pd.DataFrame:
+    """Score baseline checkpoints with the evaluation engine and append their rows: every family in one pass
+    (each image decoded once), split only when the E2E models would not fit :data:`MAX_RESIDENT_BYTES`.
 
     E2E models are written into the working model one after another; LC heads sit on the zero-shot encoder, so
     they share one encoder pass per chunk (:func:`wiseft.evaluation.head_setting`) and only their heads are held.
     """
-    from ..evaluation import WeightSetting, head_setting
-
     if not todo:
         return pd.DataFrame()
     model, _ = load_endpoint(ctx, "zeroshot")
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    frames = [_evaluate_pass(ctx, model, group) for group in _passes(todo, size)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _evaluate_pass(ctx: RunContext, model: ImageClassifier, todo: Sequence[tuple[_Item, str]]) -> pd.DataFrame:
+    from ..evaluation import WeightSetting, head_setting
+
     theta0 = {k: v.detach().clone() for k, v in model.state_dict().items()}
     settings = []
     for item, fp in todo:
@@ -392,7 +414,7 @@ def run_baselines(ctx: RunContext, *, only: Iterable[str] | None = None, force: 
             log.info("%s comes from the interpolation step's sweep (wiseft interpolate); nothing to train", m)
     info = D.init_distributed(ctx.device)
     done = load_results(ctx.results_path)
-    families: list[tuple[Callable, list[_Item]]] = []
+    families: list[tuple[Callable, list[_Item]]] = []  # trained one after another, then scored together
     if "l2sp" in methods:
         families.append((_run_l2sp, _items(ctx.profile, "l2sp")))
     ema = [i for m in ("ema", "ema_biased") if m in methods for i in _items(ctx.profile, m)]
@@ -403,15 +425,11 @@ def run_baselines(ctx: RunContext, *, only: Iterable[str] | None = None, force: 
     lc = [i for m in LC_METHODS if m in methods for i in _items(ctx.profile, m)]
     if lc:
         families.append((_run_lc, lc))
-    for run, items in families:
-        if not items:
-            continue
-        todo = run(ctx, info.device, items, force, done)
-        if todo:
-            _evaluate_family(ctx, todo)
-        else:
-            log.info("%s: rows already in %s; nothing to evaluate", sorted({i.method for i in items}),
-                     ctx.results_path)
+    todo = [t for run, items in families if items for t in run(ctx, info.device, items, force, done)]
+    if todo:
+        _evaluate(ctx, todo)
+    elif families:
+        log.info("every selected baseline is up to date in %s; nothing to evaluate", ctx.results_path)
     return baseline_rows(ctx, methods)
 
 
