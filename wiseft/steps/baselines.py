@@ -33,6 +33,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Callable, Iterable, Sequence
@@ -425,9 +426,15 @@ def run_baselines(ctx: RunContext, *, only: Iterable[str] | None = None, force: 
     lc = [i for m in LC_METHODS if m in methods for i in _items(ctx.profile, m)]
     if lc:
         families.append((_run_lc, lc))
-    todo = [t for run, items in families if items for t in run(ctx, info.device, items, force, done)]
+    todo = []
+    for run, items in families:
+        start = time.perf_counter()
+        todo += run(ctx, info.device, items, force, done)
+        log.info("%s ready in %.1f s", "/".join(sorted({i.method for i in items})), time.perf_counter() - start)
     if todo:
+        start = time.perf_counter()
         _evaluate(ctx, todo)
+        log.info("scored %d baseline models in %.1f s", len(todo), time.perf_counter() - start)
     elif families:
         log.info("every selected baseline is up to date in %s; nothing to evaluate", ctx.results_path)
     return baseline_rows(ctx, methods)
