@@ -194,6 +194,10 @@ class BaselinesCfg:
     ema_decays: list[float] = field(default_factory=lambda: [0.99, 0.999, 0.9999])
     ema_biased_decays: list[float] = field(default_factory=lambda: [0.9, 0.99, 0.999])
     distill_alphas: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    #: ``finetune.e2e`` keys overridden for the baselines' end-to-end runs (L2-SP, EMA, LP-FT), e.g.
+    #: ``{epochs: 1, warmup_steps: 10}`` to keep them cheap; ``{}`` trains them exactly like the main E2E run (then
+    #: EMA at decay → 0 reproduces ``finetuned_e2e``). A shorter budget moves them toward the zero-shot model.
+    e2e_overrides: dict[str, Any] = field(default_factory=dict)
     analyses: bool = False
     cka_max_samples: int = 10000
 
@@ -335,6 +339,8 @@ def _check_ranges(p: Profile, src: str) -> None:
         for v in getattr(p.baselines, key):
             non_negative(f"baselines.{key}", v)
     positive("baselines.cka_max_samples", p.baselines.cka_max_samples)
+    merged = {**dataclasses.asdict(e), **p.baselines.e2e_overrides}
+    _build(E2ECfg, merged, "baselines.e2e_overrides", src)
     from .device import PRECISIONS  # noqa: F401  (Literal already enforces; import keeps the list in one place)
 
 

@@ -4,9 +4,12 @@
 - :func:`run_zeroshot` — build θ_0 from prompts and score it (``checkpoints/zeroshot``).
 - :func:`run_finetune` / :func:`evaluate_finetuned` — θ_1 by E2E and LC fine-tuning (plus variants, k-shot).
 - :func:`run_interpolation`, :func:`run_variant_sweeps`, :func:`run_kshot_sweeps` — one-pass α sweeps.
+- :func:`run_baselines` — L2-SP, EMA, LP-FT, LC L2-SP and distillation (``checkpoints/baselines``);
+  :func:`run_analyses` — the diversity analyses (``analyses.csv``); :func:`choose_alpha` — α on the held-out split.
 - :func:`summary_table` — the paper's table layout of a results frame.
 """
 
+from .baselines import baseline_rows, choose_alpha, run_analyses, run_baselines
 from .common import eval_sets, load_endpoint, summary_table
 from .data import check_data, prepare_world, run_data
 from .finetune import evaluate_all_finetuned, evaluate_finetuned, run_finetune
@@ -30,4 +33,8 @@ __all__ = [
     "run_variant_sweeps",
     "run_kshot_sweeps",
     "sweep",
+    "run_baselines",
+    "baseline_rows",
+    "run_analyses",
+    "choose_alpha",
 ]

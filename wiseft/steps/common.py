@@ -34,6 +34,8 @@ __all__ = [
     "evaluate",
     "load_endpoint",
     "has_checkpoint",
+    "checkpoint_sha256",
+    "write_weights",
     "append_rows",
     "summary_table",
 ]
@@ -145,6 +147,23 @@ def has_checkpoint(ctx: RunContext, stem: str) -> bool:
     """Whether ``checkpoints/<stem>.safetensors`` and its sidecar exist."""
     weights, sidecar = checkpoint_paths(ctx.checkpoint_path(stem))
     return weights.is_file() and sidecar.is_file()
+
+
+def checkpoint_sha256(ctx: RunContext, stem: str) -> str | None:
+    """The tensors' SHA-256 recorded in ``checkpoints/<stem>.json`` (``None`` when there is no checkpoint): a
+    cheap identity of a model, for fingerprints of whatever was derived from it."""
+    from ..checkpoint import read_sidecar
+
+    return read_sidecar(ctx.checkpoint_path(stem))["tensors_sha256"] if has_checkpoint(ctx, stem) else None
+
+
+def write_weights(state: dict[str, torch.Tensor], model: torch.nn.Module) -> None:
+    """Copy ``state`` (all of a model's tensors, or a subset such as the head's) into ``model`` in place; the
+    ``apply`` of a :class:`~wiseft.evaluation.WeightSetting` that scores a stored model."""
+    own = model.state_dict()
+    with torch.no_grad():
+        for key, value in state.items():
+            own[key].copy_(value)
 
 
 #: Which step writes which checkpoint, for the error that says what to run first.
