@@ -171,7 +171,7 @@ only 0–0.4 pp better)."""),
         ("md", PARAMETERS_NOTE),
         ("code", "from wiseft.notebook import describe_run, markdown, open_run\n"
                  "from wiseft.steps import summary_table\n"
-                 "from wiseft.steps.baselines import choose_alpha, run_analyses, run_baselines"),
+                 "from wiseft.steps import choose_alpha, run_analyses, run_baselines"),
         ("params", PARAMETERS),
         ("code", OPEN_RUN),
         ("md", "Train and score the baselines of `baselines.methods` (each over its grid of λ, decays or α)."),
