@@ -3,7 +3,8 @@
 Each evaluation appends one JSON object per (model setting, dataset, metric). Appends are atomic: each batch
 of rows is encoded first and written with a single ``write`` on a file opened with ``O_APPEND``, under an
 exclusive ``flock``, so a crash never leaves half a line and two processes appending at once lose nothing.
-A torn last line (a machine that lost power mid-write) is reported and skipped by the loader, never parsed.
+A torn last line (a machine that lost power mid-write) is reported and skipped by the loader, never parsed,
+and the next append starts on a new line so that it is not glued onto the torn one.
 """
 
 from __future__ import annotations
@@ -97,11 +98,18 @@ class ResultsStore:
             return 0
         payload = ("\n".join(lines) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             try:
+                size = os.fstat(fd).st_size
+                if size and hasattr(os, "pread") and os.pread(fd, 1, size - 1) != b"\n":
+                    # A torn last line (power loss mid-write): end it, or these rows would be glued onto it
+                    # and skipped with it by the loader.
+                    log.warning("%s: ends in an incomplete line; starting the new rows on a line of their own",
+                                self.path)
+                    payload = b"\n" + payload
                 written = os.write(fd, payload)
                 while written < len(payload):  # a short write on a full pipe or disk: finish it under the lock
                     written += os.write(fd, payload[written:])
