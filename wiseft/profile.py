@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -250,6 +251,10 @@ class Profile:
 
 
 # ------------------------------------------------------------------------------------------ range checks
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SAFE_CHARS_RE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
 def _require(cond: bool, source: str, key: str, value: Any, expected: str) -> None:
     if not cond:
         raise ProfileError(f"{source}: key '{key}': {expected}, got {value!r}")
@@ -333,6 +338,9 @@ def _check_ranges(p: Profile, src: str) -> None:
 def _check_variant(variant: dict[str, Any], src: str, key: str, base: E2ECfg) -> None:
     if "name" not in variant or not isinstance(variant["name"], str):
         raise ProfileError(f"{src}: key '{key}.name': every variant needs a name, got {variant.get('name')!r}")
+    # The name becomes part of file names (checkpoints/finetuned_e2e_<name>.safetensors, train_e2e_<name>/).
+    _require(bool(_FILE_NAME_RE.match(variant["name"])) and ".." not in variant["name"], src, f"{key}.name",
+             variant["name"], "expected a name of letters, digits and '._+-' (it becomes part of file names)")
     merged = {**dataclasses.asdict(base), **{k: v for k, v in variant.items() if k != "name"}}
     _build(E2ECfg, merged, key, src)
 
@@ -561,6 +569,9 @@ def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | N
     profile = _build(Profile, raw, "", source)
     profile.source = source
     _require(bool(profile.name.strip()), source, "name", profile.name, "expected a non-empty name")
+    # The run folder is runs/<safe_name(name)>: a name must keep at least one usable character.
+    _require(bool(_SAFE_CHARS_RE.sub("", profile.name).strip("._")), source, "name", profile.name,
+             "expected a name with letters or digits (it names the run folder)")
     _check_ranges(profile, source)
     if check_references:
         _check_references(profile, source)
