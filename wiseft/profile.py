@@ -487,6 +487,7 @@ def _read_yaml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
         raw = {}
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    _check_extent(raw, source)  # before `extends` merges it into another profile
     return raw, source
 
 
@@ -563,6 +564,7 @@ def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | N
     """
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    _check_extent(raw, source)
     raw = dict(raw)
     if "name" not in raw and default_name is not None:
         raw["name"] = default_name
@@ -576,6 +578,30 @@ def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | N
     if check_references:
         _check_references(profile, source)
     return profile
+
+
+#: A profile is a few hundred values; YAML aliases can make a short file expand to billions, or refer to itself.
+_MAX_VALUES = 100_000
+_MAX_DEPTH = 64
+
+
+def _check_extent(raw: Any, source: str) -> None:
+    """Refuse a mapping that expands to too many values or nests too deeply (self-referring YAML aliases), before
+    anything copies, hashes or dumps it."""
+    stack, seen = [(raw, 0)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > _MAX_VALUES:
+            raise ProfileError(f"{source}: the profile expands to more than {_MAX_VALUES} values (YAML aliases "
+                               f"repeated inside each other?); write the values out instead")
+        if depth > _MAX_DEPTH:
+            raise ProfileError(f"{source}: values nested more than {_MAX_DEPTH} levels deep (a YAML alias that "
+                               f"refers to itself?)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def load_profile(name_or_path: str | Path, overrides: Sequence[str] = (), check_references: bool = True) -> Profile:
