@@ -126,11 +126,30 @@ class ResultsStore:
         return load_results(self.path)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _row_problem(record: Any) -> str | None:
+    """Why a parsed line cannot be a row (every row the store writes passed :meth:`ResultRow.validate`)."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    missing = [k for k in ("method", "dataset", "metric", "value") if k not in record]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not (_is_number(record["value"]) and 0.0 <= record["value"] <= 1.0):
+        return f"value {record['value']!r} is not a fraction in [0, 1]"
+    if record.get("alpha") is not None and not _is_number(record["alpha"]):
+        return f"alpha {record['alpha']!r} is not a number"
+    return None
+
+
 def load_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a results file into a DataFrame with the columns of :data:`ROW_FIELDS`.
 
     A missing file gives an empty frame. A line that is not valid JSON (only possible as a torn last line
-    after a power loss) is skipped with a warning that names the file and line number.
+    after a power loss), or is JSON but not a result row (a damaged or hand-edited file), is skipped with a
+    warning that names the file and line number.
     """
     path = Path(path)
     records: list[dict[str, Any]] = []
@@ -140,9 +159,15 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
                 if not line.strip():
                     continue
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     log.warning("%s:%d: skipping a line that is not complete JSON", path, lineno)
+                    continue
+                problem = _row_problem(record)
+                if problem:
+                    log.warning("%s:%d: skipping a line that is not a result row (%s)", path, lineno, problem)
+                    continue
+                records.append(record)
     frame = pd.DataFrame.from_records(records, columns=list(ROW_FIELDS))
     if not frame.empty:
         frame["value"] = frame["value"].astype(float)

@@ -19,6 +19,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wiseft.errors import CheckpointError
 from wiseft.results import ResultRow, ResultsStore, load_results
@@ -269,3 +271,26 @@ def test_a_run_killed_mid_step_skips_finished_steps_and_reruns_the_broken_one(tm
     assert rerun.ran == ["fig1"]
     assert (run / "figures" / "fig1.png").read_bytes() == b"\x89PNG complete"
     assert json.loads((run / "steps" / "fig1.json").read_text())["outputs"] == ["figures/fig1.png"]
+
+
+_json_line = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.floats() | st.text(max_size=4),
+                          lambda inner: st.lists(inner, max_size=3)
+                          | st.dictionaries(st.sampled_from(["value", "alpha", "method", "dataset", "metric", "x"]),
+                                            inner, max_size=5), max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(junk=st.lists(st.one_of(_json_line.map(lambda v: json.dumps(v)), st.binary(max_size=20).map(
+    lambda b: b.decode("latin1"))), min_size=1, max_size=4))
+def test_a_damaged_results_file_keeps_its_good_rows(tmp_path, junk):
+    """Bit rot or a hand edit: every line that is not a valid row is skipped with a warning, never a crash."""
+    path = tmp_path / "results.jsonl"
+    path.write_text("")
+    store = ResultsStore(path)
+    store.append([_row(alpha=0.25)])
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write("\n".join(line.replace("\n", " ").replace("\r", " ") for line in junk) + "\n")
+    store.append([_row(alpha=0.75)])
+    frame = load_results(path)
+    assert {0.25, 0.75} <= set(frame["alpha"].dropna())
+    assert frame["value"].dtype == float and frame["value"].between(0, 1).all()
