@@ -294,3 +294,29 @@ def test_a_damaged_results_file_keeps_its_good_rows(tmp_path, junk):
     frame = load_results(path)
     assert {0.25, 0.75} <= set(frame["alpha"].dropna())
     assert frame["value"].dtype == float and frame["value"].between(0, 1).all()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(marker=st.dictionaries(st.sampled_from(["format", "fingerprint", "notebook", "outputs", "step", "x"]),
+                              _json_line, max_size=5) | _json_line,
+       raw=st.none() | st.binary(max_size=30))
+def test_a_damaged_done_marker_reruns_its_step(tmp_path_factory, marker, raw):
+    """A marker is written last and atomically, but disks rot and people edit: anything unreadable reruns."""
+    from wiseft.pipeline import run_pipeline
+
+    folder = tmp_path_factory.mktemp("m")
+    run, nbdir = folder / "run", folder / "notebooks"
+    _write_notebooks(nbdir, ["data", "zeroshot", "fig1"])
+    run_pipeline(_profile(), out_dir=run, notebooks_dir=nbdir, executor=_Executor())
+    path = run / "steps" / "zeroshot.json"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        good = json.loads(path.read_text())
+        path.write_text(json.dumps({**good, **marker} if isinstance(marker, dict) else marker))
+    again = _Executor()
+    outcomes = run_pipeline(_profile(), out_dir=run, notebooks_dir=nbdir, executor=again)
+    assert outcomes[0].status == "skipped"
+    # Skipped if still valid, else rerun with what follows; a marker whose content changed also reruns what
+    # depends on it (its hash is part of their fingerprints).
+    assert set(again.ran) in (set(), {"fig1"}, {"zeroshot", "fig1"})
