@@ -107,7 +107,7 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
                               f"<stem>.safetensors plus <stem>.json")
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 at all
         raise CheckpointError(f"{json_path}: not valid JSON ({e})") from e
     if not isinstance(meta, dict):
         raise CheckpointError(f"{json_path}: expected a JSON object, got {type(meta).__name__}")

@@ -472,7 +472,11 @@ def _read_yaml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
     if text.endswith((".yaml", ".yml")) or path.exists():
         if not path.is_file():
             raise ProfileError(f"profile file {str(path)!r} does not exist")
-        source, body = str(path), path.read_text(encoding="utf-8")
+        source = str(path)
+        try:
+            body = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ProfileError(f"{source}: cannot be read as UTF-8 text ({e})") from e
     else:
         entry = _packaged_dir().joinpath(f"{text}.yaml")
         if not entry.is_file():

@@ -243,6 +243,8 @@ def _load_file(path: Path) -> dict[str, dict[str, Any]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise DatasetError(f"dataset config {str(path)!r} is not valid YAML: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"dataset config {str(path)!r} cannot be read as UTF-8 text: {e}") from e
     if data is None:
         return {}
     if not isinstance(data, dict):
