@@ -279,7 +279,7 @@ _json_line = st.recursive(st.none() | st.booleans() | st.integers(-5, 5) | st.fl
                                             inner, max_size=5), max_leaves=8)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(junk=st.lists(st.one_of(_json_line.map(lambda v: json.dumps(v)), st.binary(max_size=20).map(
     lambda b: b.decode("latin1"))), min_size=1, max_size=4))
 def test_a_damaged_results_file_keeps_its_good_rows(tmp_path, junk):
@@ -296,7 +296,7 @@ def test_a_damaged_results_file_keeps_its_good_rows(tmp_path, junk):
     assert frame["value"].dtype == float and frame["value"].between(0, 1).all()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(marker=st.dictionaries(st.sampled_from(["format", "fingerprint", "notebook", "outputs", "step", "x"]),
                               _json_line, max_size=5) | _json_line,
        raw=st.none() | st.binary(max_size=30))
