@@ -90,9 +90,9 @@ def test_random_bytes_are_refused(tmp_path, data, saved):
     _refused(st_path)
 
 
-_json = st.recursive(st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=6),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-                     max_leaves=6)
+_scalar = st.none() | st.booleans() | st.integers(-3, 300) | st.floats(allow_nan=False) | st.text(max_size=6)
+_json = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
 _FIELDS = ["format", "model_name", "pretrained", "classnames", "classnames_sha256", "template_set", "normalization",
            "image_size", "alpha", "provenance", "tensors_sha256", "extra"]
 
