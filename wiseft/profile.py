@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -260,6 +261,10 @@ class Profile:
 
 
 # ------------------------------------------------------------------------------------------ range checks
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SAFE_CHARS_RE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
 def _require(cond: bool, source: str, key: str, value: Any, expected: str) -> None:
     if not cond:
         raise ProfileError(f"{source}: key '{key}': {expected}, got {value!r}")
@@ -347,6 +352,9 @@ def _check_ranges(p: Profile, src: str) -> None:
 def _check_variant(variant: dict[str, Any], src: str, key: str, base: E2ECfg) -> None:
     if "name" not in variant or not isinstance(variant["name"], str):
         raise ProfileError(f"{src}: key '{key}.name': every variant needs a name, got {variant.get('name')!r}")
+    # The name becomes part of file names (checkpoints/finetuned_e2e_<name>.safetensors, train_e2e_<name>/).
+    _require(bool(_FILE_NAME_RE.match(variant["name"])) and ".." not in variant["name"], src, f"{key}.name",
+             variant["name"], "expected a name of letters, digits and '._+-' (it becomes part of file names)")
     merged = {**dataclasses.asdict(base), **{k: v for k, v in variant.items() if k != "name"}}
     _build(E2ECfg, merged, key, src)
 
@@ -478,7 +486,11 @@ def _read_yaml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
     if text.endswith((".yaml", ".yml")) or path.exists():
         if not path.is_file():
             raise ProfileError(f"profile file {str(path)!r} does not exist")
-        source, body = str(path), path.read_text(encoding="utf-8")
+        source = str(path)
+        try:
+            body = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ProfileError(f"{source}: cannot be read as UTF-8 text ({e})") from e
     else:
         entry = _packaged_dir().joinpath(f"{text}.yaml")
         if not entry.is_file():
@@ -493,6 +505,7 @@ def _read_yaml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
         raw = {}
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    _check_extent(raw, source)  # before `extends` merges it into another profile
     return raw, source
 
 
@@ -570,16 +583,44 @@ def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | N
     """
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    _check_extent(raw, source)
     raw = dict(raw)
     if "name" not in raw and default_name is not None:
         raw["name"] = default_name
     profile = _build(Profile, raw, "", source)
     profile.source = source
     _require(bool(profile.name.strip()), source, "name", profile.name, "expected a non-empty name")
+    # The run folder is runs/<safe_name(name)>: a name must keep at least one usable character.
+    _require(bool(_SAFE_CHARS_RE.sub("", profile.name).strip("._")), source, "name", profile.name,
+             "expected a name with letters or digits (it names the run folder)")
     _check_ranges(profile, source)
     if check_references:
         _check_references(profile, source, Path(base_dir) if base_dir is not None else None)
     return profile
+
+
+#: A profile is a few hundred values; YAML aliases can make a short file expand to billions, or refer to itself.
+_MAX_VALUES = 100_000
+_MAX_DEPTH = 64
+
+
+def _check_extent(raw: Any, source: str) -> None:
+    """Refuse a mapping that expands to too many values or nests too deeply (self-referring YAML aliases), before
+    anything copies, hashes or dumps it."""
+    stack, seen = [(raw, 0)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > _MAX_VALUES:
+            raise ProfileError(f"{source}: the profile expands to more than {_MAX_VALUES} values (YAML aliases "
+                               f"repeated inside each other?); write the values out instead")
+        if depth > _MAX_DEPTH:
+            raise ProfileError(f"{source}: values nested more than {_MAX_DEPTH} levels deep (a YAML alias that "
+                               f"refers to itself?)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def load_profile(name_or_path: str | Path, overrides: Sequence[str] = (), check_references: bool = True) -> Profile:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from .device import resolve_device
+from .errors import WiseftError
 from .io import atomic_write_text, stable_hash
 from .paths import default_run_dir
 from .profile import Profile, dump_profile, profile_to_dict
@@ -25,6 +27,8 @@ from .results import ResultRow, ResultsStore
 log = logging.getLogger(__name__)
 
 __all__ = ["RunContext", "git_commit"]
+
+_STEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,7 +86,14 @@ class RunContext:
         return ResultsStore(self.results_path)
 
     def checkpoint_path(self, stem: str) -> Path:
-        """``checkpoints/<stem>`` (without suffix; the checkpoint module adds ``.safetensors``/``.json``)."""
+        """``checkpoints/<stem>`` (without suffix; the checkpoint module adds ``.safetensors``/``.json``).
+
+        Raises:
+            WiseftError: for a stem that is not one plain file name (it could leave the checkpoints folder).
+        """
+        if not _STEM_RE.match(stem) or ".." in stem:
+            raise WiseftError(f"checkpoint name {stem!r} is not allowed: use letters, digits and '._+-', without "
+                              f"'/' or '..'")
         return self.checkpoints_dir / stem
 
     @functools.cached_property

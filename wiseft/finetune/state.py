@@ -268,7 +268,12 @@ def _verify(path: Path) -> dict[str, Any]:
         marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{path / MARKER}: unreadable checkpoint marker ({e}); delete {path}") from e
-    for name, info in marker.get("files", {}).items():
+    files = marker.get("files") if isinstance(marker, dict) else None
+    if not (isinstance(files, dict) and files and all(
+            isinstance(name, str) and "/" not in name and isinstance(info, dict) and isinstance(info.get("size"), int)
+            and isinstance(info.get("sha256"), str) for name, info in files.items())):
+        raise CheckpointError(f"{path / MARKER}: damaged checkpoint marker (no valid file list); delete {path}")
+    for name, info in files.items():
         f = path / name
         if not f.is_file() or f.stat().st_size != info["size"] or sha256_file(f) != info["sha256"]:
             raise CheckpointError(f"{f}: missing, truncated or altered since it was written; delete {path} "
