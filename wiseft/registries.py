@@ -50,8 +50,12 @@ def check_model(name: str, pretrained: str | None) -> str | None:
 
     try:
         ensure_model_config(name)
-    except WiseftError as e:
-        return f"{e} (not an open_clip model config)"
+    except WiseftError:
+        import difflib
+
+        close = difflib.get_close_matches(name, open_clip.list_models(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return f"unknown model {name!r} (not an open_clip model config){hint}"
     if pretrained is None:
         return None
     if pretrained.startswith("world:"):

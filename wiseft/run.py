@@ -88,13 +88,16 @@ class RunContext:
     def checkpoint_path(self, stem: str) -> Path:
         """``checkpoints/<stem>`` (without suffix; the checkpoint module adds ``.safetensors``/``.json``).
 
+        ``stem`` may name a sub-folder (``baselines/l2sp_lambda0.1``); every part must be a plain name.
+
         Raises:
-            WiseftError: for a stem that is not one plain file name (it could leave the checkpoints folder).
+            WiseftError: for a stem with an empty, hidden or ``..`` part (it could leave the checkpoints folder).
         """
-        if not _STEM_RE.match(stem) or ".." in stem:
-            raise WiseftError(f"checkpoint name {stem!r} is not allowed: use letters, digits and '._+-', without "
-                              f"'/' or '..'")
-        return self.checkpoints_dir / stem
+        parts = stem.split("/")
+        if not all(_STEM_RE.match(part) and ".." not in part for part in parts):
+            raise WiseftError(f"checkpoint name {stem!r} is not allowed: use letters, digits and '._+-' (and '/' "
+                              f"between sub-folders), without '..'")
+        return self.checkpoints_dir.joinpath(*parts)
 
     @functools.cached_property
     def device(self) -> torch.device:
