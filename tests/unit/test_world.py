@@ -27,6 +27,7 @@ TINY = WorldSpec(pretrain_pairs=40, reference_train=20, reference_val=10, refere
 @pytest.fixture(autouse=True)
 def _quiet(monkeypatch):
     monkeypatch.setenv("WISEFT_PROGRESS", "0")
+    monkeypatch.delenv("WISEFT_WORLD_ACTIVE", raising=False)  # ensure_world records the active world there
 
 
 @pytest.fixture(scope="module")
@@ -186,14 +187,56 @@ def test_world_registry():
 
 def test_datasets_yaml_matches_the_mini_world():
     spec = world_spec("mini")
-    entries = {d["name"]: d for d in world_datasets()}
-    assert {n: e["splits"] for n, e in entries.items()} == spec.splits()
+    entries = world_datasets()
+    assert {n: {k: v["count"] for k, v in e["splits"].items()} for n, e in entries.items()} == spec.splits()
     assert [e["role"] for e in entries.values()].count("reference") == 1
     assert entries[REFERENCE_DATASET]["role"] == "reference"
+    for name, entry in entries.items():
+        assert entry["root"] == "world" and entry["classnames"] == classnames()
+        assert entry["templates"] == "file:templates.txt"
+        for split, layout in entry["splits"].items():
+            assert layout["path"] == f"{name}/{split}"
     assert classnames() == ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
     assert templates() == ["the number {}.", "a digit {}."]
     from importlib import resources
 
     raw = yaml.safe_load(resources.files("wiseft.world").joinpath("datasets.yaml").read_text())
-    assert raw["class_dirs"] == class_dir_names()
-    assert raw["pretraining"]["pairs"] == spec.pretrain_pairs
+    assert raw[".layout"]["folders"] == class_dir_names()
+
+
+def test_world_root_follows_the_active_world(tmp_path, monkeypatch):
+    from wiseft import world
+
+    monkeypatch.delenv(world.ACTIVE_ENV, raising=False)
+    monkeypatch.setenv("WISEFT_CACHE", str(tmp_path / "cache"))
+    assert world.world_root() == tmp_path / "cache" / "world" / world_hash(world_spec("mini"))  # not built
+    assert not world.world_root().exists()
+    spec = dataclasses.replace(TINY, pretrain_pairs=10)
+    folder = ensure_world("tiny", spec=spec, root=tmp_path)
+    assert world.world_root() == folder
+    assert json.loads(__import__("os").environ[world.ACTIVE_ENV])["folder"] == str(folder)  # children inherit it
+
+
+def test_contrasting_colours_keep_the_digit_readable():
+    from wiseft.world.recipes import _contrasting, _contrasting_pair, _luma
+
+    for i in range(300):
+        rng = np.random.default_rng(i)
+        fg, bg = _contrasting_pair(rng)
+        assert abs(_luma(np.array(fg)) - _luma(np.array(bg))) >= 0.4 - 0.01
+        other = _contrasting(rng, fg)
+        assert abs(_luma(np.array(other)) - _luma(np.array(fg))) >= 0.4 - 0.01
+
+
+def test_profile_world_section():
+    from wiseft.profile import WorldCfg, profile_from_dict
+
+    base = {"name": "p", "model": {"name": "wiseft-mini-clip", "pretrained": "world:mini"},
+            "data": {"reference": "world-print"}}
+    prof = profile_from_dict({**base, "world": {"seed": 3, "workers": 2}}, check_references=False)
+    assert prof.world == WorldCfg(seed=3, workers=2)
+    assert profile_from_dict(base, check_references=False).world == WorldCfg()
+    with pytest.raises(ProfileError, match="world.wrokers"):
+        profile_from_dict({**base, "world": {"wrokers": 2}}, check_references=False)
+    with pytest.raises(ProfileError, match="world.workers"):
+        profile_from_dict({**base, "world": {"workers": 0}}, check_references=False)

@@ -17,13 +17,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
 from importlib import resources
 from pathlib import Path
 
-from .build import REFERENCE_DATASET, WorldSpec, build_world, class_dir_names, world_hash
+from .build import REFERENCE_DATASET, WorldSpec, build_world, class_dir_names, world_dir, world_hash
 from .pretrain import PretrainSpec, pretrain_clip, save_pretrained, zero_shot_accuracy
 from .worlds import (WORLD_PREFIX, check_world_tag, classnames, get_world_cfg, list_worlds, parse_world_tag,
                      templates, world_datasets)
@@ -32,11 +33,31 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MODEL_NAME", "WORLD_PREFIX", "WorldSpec", "PretrainSpec", "register_model_configs", "list_worlds",
            "get_world_cfg", "world_spec", "pretrain_spec", "ensure_world", "ensure_pretrained", "pretrained_path",
-           "resolve_world_pretrained", "parse_world_tag", "check_world_tag", "classnames", "templates",
+           "resolve_world_pretrained", "world_root", "parse_world_tag", "check_world_tag", "classnames", "templates",
            "world_datasets", "class_dir_names", "world_hash"]
 
 #: the open_clip model config of the world's CLIP.
 MODEL_NAME = "wiseft-mini-clip"
+#: the world this process prepared (JSON: name, folder, weights). An environment variable, so that processes
+#: started afterwards (papermill kernels of a ``wiseft run``) find the same world as the run that drew it.
+ACTIVE_ENV = "WISEFT_WORLD_ACTIVE"
+
+
+def _active() -> dict:
+    try:
+        state = json.loads(os.environ.get(ACTIVE_ENV) or "{}")
+    except ValueError:
+        log.warning("ignoring $%s: not JSON", ACTIVE_ENV)
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _remember(**items) -> None:
+    state = _active()
+    if items.get("name") != state.get("name"):
+        state = {}
+    state.update({k: str(v) for k, v in items.items()})
+    os.environ[ACTIVE_ENV] = json.dumps(state)
 
 
 def register_model_configs() -> None:
@@ -83,7 +104,22 @@ def ensure_world(name: str = "mini", *, seed: int | None = None, root: str | os.
     """
     if spec is None:
         spec = world_spec(name, seed)
-    return build_world(spec, _root(root), workers=workers)
+    folder = build_world(spec, _root(root), workers=workers)
+    _remember(name=name, folder=folder)
+    return folder
+
+
+def world_root() -> Path:
+    """The folder of the active world (the dataset registry's ``root: world``).
+
+    That is the world last drawn or found by :func:`ensure_world` in this process or in the process that started
+    it (``$WISEFT_WORLD_ACTIVE``), else the folder of the default ``mini`` world, which may not exist yet
+    (``python data_prep/build_world.py`` draws it). Nothing is built here.
+    """
+    folder = _active().get("folder")
+    if folder:
+        return Path(folder)
+    return world_dir(world_spec("mini"), _root(None))
 
 
 def _model_key(wspec: WorldSpec, pspec: PretrainSpec, device_type: str) -> str:
@@ -138,34 +174,43 @@ def ensure_pretrained(name: str = "mini", *, seed: int | None = None, root: str 
     path = pretrained_path(name, seed=seed, root=root, device=device, world=wspec, pretrain=pspec)
     if path.is_file() and path.with_suffix(".json").is_file():
         log.debug("reusing the pretrained world CLIP at %s", path)
+        _remember(name=name, folder=world_dir(wspec, _root(root)), weights=path)
         return path
-    world_root = build_world(wspec, _root(root), workers=workers)
+    folder = build_world(wspec, _root(root), workers=workers)
     log.info("pretraining the world CLIP (%s, %d steps of %d pairs); this happens once per setting",
              pspec.model_name, pspec.steps, pspec.batch_size)
-    model, stats = pretrain_clip(world_root, pspec, device=device)
-    zs = zero_shot_accuracy(model, world_root, REFERENCE_DATASET, "val", pspec.model_name)
+    model, stats = pretrain_clip(folder, pspec, device=device)
+    zs = zero_shot_accuracy(model, folder, REFERENCE_DATASET, "val", pspec.model_name)
     log.info("pretrained in %.0f s (%.0f CPU s); zero-shot top-1 on %s/val: %.1f%%",
              stats["wall_seconds"], stats["cpu_seconds"], REFERENCE_DATASET, 100 * zs)
     pp = model.visual.preprocess_cfg
     sidecar = {"format": "wiseft-world-clip", "model_name": pspec.model_name, "world": name,
-               "world_hash": world_root.name, "world_spec": dataclasses.asdict(wspec),
+               "world_hash": folder.name, "world_spec": dataclasses.asdict(wspec),
                "pretrain_spec": dataclasses.asdict(pspec), "stats": stats,
                "zero_shot_val_top1": round(zs, 5), "image_size": wspec.image_size,
                "normalization": {"mean": list(pp["mean"]), "std": list(pp["std"])},
                "classnames": classnames(), "templates": templates(),
                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    return save_pretrained(model, path, sidecar)
+    save_pretrained(model, path, sidecar)
+    _remember(name=name, folder=folder, weights=path)
+    return path
 
 
 def resolve_world_pretrained(tag: str, **kwargs) -> Path:
     """Resolve a ``pretrained: world:<name>`` tag to its weights file, building the world and model if missing.
 
-    Keyword arguments go to :func:`ensure_pretrained` (``root``, ``device``, ``workers``, ``seed``).
+    Without keyword arguments, the weights this process (or its parent ``wiseft run``) prepared for that world
+    are used, so a profile's ``world:`` overrides (seed, root) carry over; otherwise the keyword arguments go to
+    :func:`ensure_pretrained` (``root``, ``device``, ``workers``, ``seed``).
 
     Raises:
         ProfileError: if ``tag`` is not ``world:<name>`` with a known name (the message lists the known worlds).
     """
-    return ensure_pretrained(parse_world_tag(tag), **kwargs)
+    name = parse_world_tag(tag)
+    active = _active()
+    if not kwargs and active.get("name") == name and active.get("weights") and Path(active["weights"]).is_file():
+        return Path(active["weights"])
+    return ensure_pretrained(name, **kwargs)
 
 
 register_model_configs()

@@ -180,7 +180,8 @@ def _stroke_filter(mask: np.ndarray, look: Look) -> np.ndarray:
         mask = ndimage.minimum_filter(mask, size=-2 * look.weight + 1)
     if look.outline:
         solid = np.where(mask >= 128, 255, 0).astype(np.uint8)
-        mask = ndimage.maximum_filter(solid, size=3) - ndimage.minimum_filter(solid, size=5)
+        # a band about 1 output pixel wide astride the contour
+        mask = ndimage.maximum_filter(solid, size=5) - ndimage.minimum_filter(solid, size=5)
     return mask
 
 

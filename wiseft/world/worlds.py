@@ -1,8 +1,9 @@
 """The registry of named worlds and the world's task metadata (packaged YAML plus tiny lookups).
 
 - ``worlds.yaml``: named generator + pretraining settings (``mini``, ``tiny``);
-- ``digits.yaml``: the class names and zero-shot templates every world dataset shares;
-- ``datasets.yaml``: the world's datasets for the dataset registry (name, role, splits, counts).
+- ``datasets.yaml``: the world's datasets in the dataset registry's format (name, role, class names, splits,
+  counts), loaded by ``wiseft.datasets``;
+- ``templates.txt``: the zero-shot templates every world dataset shares.
 """
 
 from __future__ import annotations
@@ -71,14 +72,15 @@ def check_world_tag(tag: str) -> str | None:
 
 def classnames() -> list[str]:
     """The ten class names, in label order (``zero`` … ``nine``)."""
-    return list(_read("digits.yaml")["classnames"])
+    return list(_read("datasets.yaml")["world-print"]["classnames"])
 
 
 def templates() -> list[str]:
     """The zero-shot templates of the digit task (``"the number {}."``, ``"a digit {}."``)."""
-    return list(_read("digits.yaml")["templates"])
+    text = resources.files("wiseft.world").joinpath("templates.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def world_datasets() -> list[dict[str, Any]]:
-    """A copy of ``datasets.yaml``'s entries: one mapping per world dataset."""
-    return copy.deepcopy(_read("datasets.yaml")["datasets"])
+def world_datasets() -> dict[str, dict[str, Any]]:
+    """A copy of ``datasets.yaml``'s entries by dataset name (the registry's hidden ``.anchor`` keys left out)."""
+    return {k: copy.deepcopy(v) for k, v in _read("datasets.yaml").items() if not k.startswith(".")}
