@@ -43,6 +43,7 @@ __all__ = [
     "InterpolationCfg",
     "BaselinesCfg",
     "FiguresCfg",
+    "WorldCfg",
     "load_profile",
     "list_profiles",
     "profile_from_dict",
@@ -215,6 +216,24 @@ class FiguresCfg:
 
 
 @dataclass
+class WorldCfg:
+    """The embedded offline world (``wiseft.world``); read only when ``model.pretrained`` is ``world:<name>``."""
+
+    #: packaged world (``wiseft/world/worlds.yaml``: ``mini``, ``tiny``); ``null`` means the one named by
+    #: ``model.pretrained: world:<name>``.
+    name: str | None = None
+    #: seed of the world's images and of its pretraining; ``null`` keeps the world's own. Another seed is another
+    #: world, built and cached separately.
+    seed: int | None = None
+    #: processes drawing the world's images (the images do not depend on it).
+    workers: int = 1
+    #: device of the one-off contrastive pretraining; only ``cpu`` repeats bit for bit (it is part of the cache key).
+    pretrain_device: str = "cpu"
+    #: folder of built worlds and pretrained models; ``null`` means ``<cache>/world``.
+    root: str | None = None
+
+
+@dataclass
 class Profile:
     name: str
     model: ModelCfg
@@ -238,7 +257,7 @@ class Profile:
     #: is this profile with ``data.reference`` replaced, no shifts, and the name ``<name>-<dataset>``.
     suite: list[str] = field(default_factory=list)
     #: settings of the embedded offline world (only for ``world:`` models).
-    world: dict[str, Any] = field(default_factory=dict)
+    world: WorldCfg = field(default_factory=WorldCfg)
     #: where the profile came from (set by the loader, not by users).
     source: str = ""
 
@@ -346,6 +365,7 @@ def _check_ranges(p: Profile, src: str) -> None:
     positive("baselines.cka_max_samples", p.baselines.cka_max_samples)
     merged = {**dataclasses.asdict(e), **p.baselines.e2e_overrides}
     _build(E2ECfg, merged, "baselines.e2e_overrides", src)
+    positive("world.workers", p.world.workers)
     from .device import PRECISIONS  # noqa: F401  (Literal already enforces; import keeps the list in one place)
 
 
@@ -679,5 +699,11 @@ def _check_references(p: Profile, src: str, base_dir: Path | None = None) -> Non
         problem = registries.check_templates(p.templates)
         if problem:
             raise ProfileError(f"{src}: key 'templates': {problem}")
+    if p.world.name is not None:
+        from .world import check_world_tag
+
+        problem = check_world_tag(f"world:{p.world.name}")
+        if problem:
+            raise ProfileError(f"{src}: key 'world.name': {problem}")
     if p.figures.baseline_models is not None and not Path(p.figures.baseline_models).expanduser().is_file():
         raise ProfileError(f"{src}: key 'figures.baseline_models': file {p.figures.baseline_models!r} does not exist")
