@@ -6,4 +6,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 source "$ROOT/scripts/bootstrap.sh"
+source "$ROOT/scripts/numerics_env.sh"  # the arithmetic the committed notebook outputs were recorded with
 exec wiseft run --profile mini "$@"

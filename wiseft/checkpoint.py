@@ -107,14 +107,44 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
                               f"<stem>.safetensors plus <stem>.json")
     try:
         meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 at all
         raise CheckpointError(f"{json_path}: not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{json_path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{json_path}: format {meta.get('format')!r} is not {FORMAT!r}")
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
         raise CheckpointError(f"{json_path}: missing field(s) {', '.join(missing)}")
+    for key, ok, expected in _FIELD_CHECKS:
+        if not ok(meta[key]):
+            raise CheckpointError(f"{json_path}: field {key!r} is {meta[key]!r}, expected {expected} (the sidecar "
+                                  f"was edited or belongs to another program; re-create the checkpoint)")
     return meta
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _numbers(v: Any, n: int | None = None) -> bool:
+    return isinstance(v, list) and bool(v) and (n is None or len(v) == n) and all(_is_number(x) for x in v)
+
+
+#: Types of the sidecar fields a loader relies on (a sidecar is JSON from anywhere; check before use).
+_FIELD_CHECKS: tuple[tuple[str, Any, str], ...] = (
+    ("model_name", lambda v: isinstance(v, str) and bool(v), "a model name"),
+    ("pretrained", lambda v: v is None or isinstance(v, str), "a string or null"),
+    ("classnames", lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) for c in v),
+     "a non-empty list of strings"),
+    ("template_set", lambda v: v is None or isinstance(v, str), "a string or null"),
+    ("normalization", lambda v: isinstance(v, dict) and _numbers(v.get("mean")) and _numbers(v.get("std"))
+     and len(v["mean"]) == len(v["std"]), "{mean: [numbers], std: [numbers]} of equal length"),
+    ("image_size", lambda v: _numbers(v, 2) and all(isinstance(x, int) and x > 0 for x in v),
+     "[height, width] in pixels"),
+    ("alpha", lambda v: v is None or (_is_number(v) and 0.0 <= v <= 1.0), "null or a number in [0, 1]"),
+    ("provenance", lambda v: isinstance(v, dict), "a mapping"),
+)
 
 
 # ----------------------------------------------------------------------------------------------- write

@@ -13,8 +13,10 @@ the handed-out notebook shows no answers. From the shell::
 
     python -m wiseft.course strip notebooks/course/wiseft_assignment_solved.ipynb -o wiseft_assignment.ipynb
 
-The assignment's check cell calls :func:`check_sweep`, which compares the students' numbers with wiseft's and
-says in words what is off and what the likely cause is.
+The assignment's check cells call :func:`check_interpolation` (one θ_α against wiseft's) and :func:`check_sweep`
+(the students' per-α accuracies against the run's results, from :func:`reference_sweep`), which say in words
+what is off and what the likely cause is. :func:`accuracy` scores a model on one evaluation set, so students
+write the interpolation and the sweep, not the evaluation loop.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ from .io import atomic_write_text
 log = logging.getLogger(__name__)
 
 __all__ = ["CourseError", "BEGIN", "END", "CODE_STUB", "strip_source", "strip_notebook", "strip_file",
-           "SweepCheck", "check_sweep", "main"]
+           "SweepCheck", "check_sweep", "InterpolationCheck", "check_interpolation", "accuracy", "reference_sweep",
+           "main"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -293,6 +296,106 @@ def check_sweep(student_results: Any, reference_results: Any, tol: float = 0.005
     ok = not messages and len(t) > 0
     return SweepCheck(ok=ok, messages=messages, hints=hints,
                       table=t[["alpha", "dataset", "yours", "wiseft", "diff"]], tol=tol)
+
+
+# ------------------------------------------------------------------------------------- assignment helpers
+def accuracy(model: Any, eval_set: Any, *, device: Any = "cpu", batch_size: int = 256) -> float:
+    """The primary metric (top-1 for most sets) of ``model`` on one :class:`~wiseft.datasets.EvalSet`, a fraction.
+
+    Scores logits through the set's protocol, as wiseft's evaluation engine does, so the numbers compare with
+    the run's results.
+    """
+    import torch
+
+    model = model.to(device).eval()
+    loader = torch.utils.data.DataLoader(eval_set.dataset, batch_size=batch_size, shuffle=False)
+    preds, labels = [], []
+    with torch.no_grad():
+        for images, targets in loader:
+            logits = eval_set.protocol.project_logits(model(images.to(device)))
+            preds.append(logits.argmax(dim=-1).cpu().numpy())
+            labels.append(np.asarray(targets).reshape(-1))
+    metrics = eval_set.protocol.metrics(np.concatenate(preds), np.concatenate(labels), eval_set.metadata)
+    return float(next(iter(metrics.values())))
+
+
+def reference_sweep(ctx: Any, alphas: Sequence[float], datasets: Sequence[str], mode: str = "e2e") -> pd.DataFrame:
+    """wiseft's own WiSE-FT rows of a run, at ``alphas`` on ``datasets``: what :func:`check_sweep` compares with.
+
+    Raises:
+        CourseError: when the run has no such sweep yet, saying which step produces it.
+    """
+    from .results import load_results
+
+    frame = load_results(ctx.results_path)
+    wanted = {round(float(a), 4) for a in alphas}
+    if not frame.empty:
+        frame = frame[(frame["method"] == "wiseft") & (frame["mode"] == mode) & frame["dataset"].isin(list(datasets))]
+        frame = frame[frame["alpha"].round(4).isin(wanted)]
+    if frame.empty:
+        raise CourseError(f"{ctx.results_path} holds no WiSE-FT {mode} sweep on {', '.join(datasets)}; run the "
+                          f"pipeline first: wiseft run --profile {ctx.profile.name} (or its notebooks 01 to 04)")
+    return frame.reset_index(drop=True)
+
+
+@dataclass
+class InterpolationCheck:
+    """The outcome of :func:`check_interpolation`; prints as sentences."""
+
+    ok: bool
+    messages: list[str] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return "Your θ_α matches wiseft's interpolation in every tensor."
+        return "\n".join([f"{len(self.messages)} problem(s) with your θ_α:", *[f"- {m}" for m in self.messages],
+                          *[f"Hint: {h}" for h in self.hints]])
+
+    __repr__ = __str__
+
+
+def check_interpolation(theta: Mapping[str, Any], theta_0: Mapping[str, Any], theta_1: Mapping[str, Any],
+                        alpha: float, tol: float = 1e-5) -> InterpolationCheck:
+    """Compare a student's θ_α with wiseft's :func:`~wiseft.interpolation.interpolate_state_dicts`.
+
+    Args:
+        theta: the student's interpolated state dict.
+        theta_0, theta_1: the zero-shot and fine-tuned state dicts.
+        alpha: the mixing coefficient the student used.
+        tol: allowed absolute difference per element.
+    """
+    import torch
+
+    from .interpolation import interpolate_state_dicts
+
+    if not isinstance(theta, Mapping):
+        return InterpolationCheck(False, [f"expected a dict of tensors like theta_0, got {type(theta).__name__}"])
+    expected = interpolate_state_dicts(theta_0, theta_1, alpha)
+    messages, hints, wrong = [], [], []
+    missing = [k for k in expected if k not in theta]
+    if missing:
+        messages.append(f"{len(missing)} tensor(s) missing, e.g. {missing[0]!r}")
+        hints.append("interpolate every entry of the state dict: the image encoder and the head")
+    extra = [k for k in theta if k not in expected]
+    if extra:
+        messages.append(f"{len(extra)} unexpected key(s), e.g. {extra[0]!r}")
+    for key, want in expected.items():
+        if key not in theta:
+            continue
+        got = torch.as_tensor(theta[key])
+        if got.shape != want.shape:
+            messages.append(f"{key}: shape {tuple(got.shape)}, expected {tuple(want.shape)}")
+        elif not torch.allclose(got.double(), want.double(), atol=tol, rtol=1e-5):
+            wrong.append(key)
+    if wrong:
+        messages.append(f"{len(wrong)} of {len(expected)} tensors differ from (1 − α)·θ_0 + α·θ_1, e.g. {wrong[0]!r}")
+        flipped = interpolate_state_dicts(theta_0, theta_1, 1 - alpha)
+        if all(torch.allclose(torch.as_tensor(theta[k]).double(), flipped[k].double(), atol=tol) for k in wrong):
+            hints.append("your tensors equal θ at 1 − α: the mixing is reversed; α = 0 must give θ_0 (zero-shot)")
+        elif all(any(torch.equal(torch.as_tensor(theta[k]), end[k]) for end in (theta_0, theta_1)) for k in wrong):
+            hints.append("those tensors are copies of one endpoint: did you mix every key, not only some?")
+    return InterpolationCheck(not messages, messages, hints)
 
 
 # ------------------------------------------------------------------------------------------------- CLI

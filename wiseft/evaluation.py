@@ -6,7 +6,9 @@ setting is applied to the working model and scored on the chunk before the next 
 and the working model are resident, whatever the number of α.
 
 When θ_0 and θ_1 differ only in the head (a linear-classifier sweep), features are computed once per chunk
-and logits(α) = (1−α)·logits_0 + α·logits_1, which equals weight interpolation of the head. Output-space
+and logits(α) = (1−α)·logits_0 + α·logits_1, which equals weight interpolation of the head; head-only groups
+that share the same θ_0 object (several linear heads on one encoder, :func:`head_setting`) share that encoder
+pass, and endpoint tensors shared between groups are moved to the device once. Output-space
 ensembles (:class:`~wiseft.ensembles.OutputSetting`) are mixed from the endpoint logits of the same pass.
 
 Chunks are whole batches of ``batch_size``, so every forward pass sees exactly the batches a plain DataLoader
@@ -31,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .datasets.base import EvalSet
 from .device import autocast, resolve_device
@@ -43,7 +46,7 @@ from .results import ResultRow
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WeightSetting", "lerp_settings", "evaluate_settings", "SweepResult", "SetResult"]
+__all__ = ["WeightSetting", "lerp_settings", "head_setting", "evaluate_settings", "SweepResult", "SetResult"]
 
 StateDict = Mapping[str, torch.Tensor]
 _HEAD_KEYS = ("head.weight", "head.bias")
@@ -61,7 +64,8 @@ class WeightSetting:
         mode: ``e2e`` or ``lc`` for the results rows.
         extra: recorded in the rows' ``extra``.
         lerp: ``(θ_0, θ_1)`` when the setting is θ_α (set by :func:`lerp_settings`); lets the engine move the
-            endpoints to the device once and use linearity when only the head differs.
+            endpoints to the device once and use linearity when only the head differs. With ``alpha=None`` the
+            setting is θ_1 itself (:func:`head_setting`).
     """
 
     label: str
@@ -105,6 +109,28 @@ def _lerp_apply(theta0: StateDict, theta1: StateDict, alpha: float, model: Image
     lerp_into_(model, theta0, theta1, alpha)
 
 
+def head_setting(theta0: StateDict, weight: torch.Tensor, bias: torch.Tensor, *, label: str, method: str,
+                 mode: str | None = "lc", extra: dict[str, Any] | None = None) -> WeightSetting:
+    """θ_0's encoder with another linear head (a linear classifier, a baseline's head), rows without α.
+
+    Scored as the θ_1 end of a head-only pair, so every such setting built on the same ``theta0`` object shares
+    one encoder pass per chunk; θ_1 reuses θ_0's encoder tensors, so only the head is held in addition.
+    """
+    theta1 = {**theta0, "head.weight": weight, "head.bias": bias}
+    return WeightSetting(label=label, method=method, alpha=None, mode=mode, extra=dict(extra or {}),
+                         lerp=(theta0, theta1), apply=partial(_lerp_apply, theta0, theta1, 1.0))
+
+
+def _group(s: WeightSetting) -> tuple[int, int] | None:
+    """The θ_α group of a setting: the identity of its endpoint state dicts (each setting has its own tuple)."""
+    return None if s.lerp is None else (id(s.lerp[0]), id(s.lerp[1]))
+
+
+def _mix(setting: WeightSetting) -> float:
+    """The α of a θ_α setting; a lerp setting without α is θ_1 itself."""
+    return float(setting.alpha) if setting.alpha is not None else 1.0
+
+
 # ------------------------------------------------------------------------------------------------ results
 @dataclass
 class SetResult:
@@ -118,6 +144,8 @@ class SetResult:
     metrics: dict[str, dict[str, float]]
     protocol: dict[str, Any]
     logits: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: L2-normalised image features ``[n, D]`` of the settings named in ``keep_features_for`` (for CKA).
+    features: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,7 +196,7 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
                       eval_sets: Sequence[EvalSet], *, device: str | torch.device = "cpu", batch_size: int = 256,
                       num_workers: int = 0, precision: str = "fp32", chunk_images: int = 2048,
                       keep_logits_for: Iterable[str] = (), max_images: int | None = None,
-                      linear: bool | str = "auto") -> SweepResult:
+                      linear: bool | str = "auto", keep_features_for: Iterable[str] = ()) -> SweepResult:
     """Score every setting on every evaluation set, reading each image once.
 
     Args:
@@ -183,6 +211,8 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
         chunk_images: images held in memory per chunk, rounded up to whole batches; memory is about
             ``chunk_images × 3 × H × W × 4`` bytes on ``device``.
         keep_logits_for: setting labels whose projected logits are returned (for analyses).
+        keep_features_for: weight-setting labels whose L2-normalised image features (what the head sees) are
+            returned in ``sets[name].features`` (for CKA); computed in the same forward pass as the logits.
         max_images: evaluate only the first images of each set (quick looks).
         linear: ``"auto"`` uses the features-once shortcut for θ_α settings whose endpoints differ only in the
             head; ``False`` never; ``True`` requires it.
@@ -195,6 +225,11 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
     output_settings = [s for s in settings if isinstance(s, OutputSetting)]
     _validate_settings(weight_settings, output_settings)
     keep = set(keep_logits_for)
+    keep_feats = set(keep_features_for)
+    unknown = keep_feats - {s.label for s in weight_settings}
+    if unknown:
+        raise WiseftError(f"keep_features_for names {sorted(unknown)}, which are not weight settings of this call "
+                          f"(features exist only for models that run their encoder)")
     sources = {src for s in output_settings for src in s.sources}
     model = model.to(dev).eval()
     plans = _plan_linear(weight_settings, linear, model, dev)
@@ -204,7 +239,7 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
         results[eval_set.name] = _evaluate_set(
             model, weight_settings, output_settings, eval_set, plans, dev=dev, batch_size=batch_size,
             num_workers=num_workers, precision=precision, chunk_images=chunk_images, keep=keep, sources=sources,
-            max_images=max_images)
+            max_images=max_images, keep_feats=keep_feats)
     return SweepResult(settings=list(weight_settings) + list(output_settings), sets=results)
 
 
@@ -229,22 +264,28 @@ class _LinearPlan:
     theta1: dict[str, torch.Tensor]
     head0: ClassificationHead | None = None
     head1: ClassificationHead | None = None
-
-
-def _group(s: WeightSetting) -> tuple[int, int] | None:
-    """The θ_α group of a setting: the identity of its endpoint state dicts (each setting has its own tuple)."""
-    return None if s.lerp is None else (id(s.lerp[0]), id(s.lerp[1]))
+    #: head-only groups with the same key (the id of their θ_0 object) share one encoder pass per chunk
+    encoder_key: int | None = None
 
 
 def _plan_linear(settings: list[WeightSetting], linear: bool | str, model: ImageClassifier,
                  dev: torch.device) -> dict[tuple[int, int], _LinearPlan]:
     """Move each θ_α group's endpoints to the device once; build heads for head-only groups."""
     plans: dict[tuple[int, int], _LinearPlan] = {}
+    on_dev: dict[int, torch.Tensor] = {}  # one device copy per source tensor, whichever groups share it
+
+    def to_dev(state: StateDict) -> dict[str, torch.Tensor]:
+        out = {}
+        for k, v in state.items():
+            if id(v) not in on_dev:
+                on_dev[id(v)] = v.to(dev)
+            out[k] = on_dev[id(v)]
+        return out
+
     for s in settings:
         if s.lerp is None or _group(s) in plans:
             continue
-        t0 = {k: v.to(dev) for k, v in s.lerp[0].items()}
-        t1 = {k: v.to(dev) for k, v in s.lerp[1].items()}
+        t0, t1 = to_dev(s.lerp[0]), to_dev(s.lerp[1])
         plan = _LinearPlan(t0, t1)
         head_only = linear is not False and set(differing_keys(t0, t1)) <= set(_HEAD_KEYS)
         if linear is True and not head_only:
@@ -254,6 +295,7 @@ def _plan_linear(settings: list[WeightSetting], linear: bool | str, model: Image
             normalize = getattr(model.head, "normalize", True)
             plan.head0 = ClassificationHead(t0["head.weight"], t0["head.bias"], normalize=normalize).eval()
             plan.head1 = ClassificationHead(t1["head.weight"], t1["head.bias"], normalize=normalize).eval()
+            plan.encoder_key = id(s.lerp[0])
             log.info("θ0 and θ1 differ only in the head: features once per chunk, logits mixed linearly")
         plans[_group(s)] = plan
     return plans
@@ -280,7 +322,8 @@ def _chunks(loader: Iterable, batches_per_chunk: int) -> Iterator[list]:
 
 
 def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, plans, *, dev, batch_size,
-                  num_workers, precision, chunk_images, keep, sources, max_images) -> SetResult:
+                  num_workers, precision, chunk_images, keep, sources, max_images, keep_feats=frozenset()
+                  ) -> SetResult:
     n_total = len(eval_set.dataset) if max_images is None else min(max_images, len(eval_set.dataset))
     start, stop = _shard(n_total)
     dataset = torch.utils.data.Subset(eval_set.dataset, range(start, stop))
@@ -289,6 +332,7 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
     protocol = eval_set.protocol
     preds: dict[str, list[np.ndarray]] = {s.label: [] for s in [*weight_settings, *output_settings]}
     kept: dict[str, list[torch.Tensor]] = {label: [] for label in preds if label in keep}
+    feats_kept: dict[str, list[torch.Tensor]] = {label: [] for label in preds if label in keep_feats}
     labels: list[np.ndarray] = []
     offset = start
 
@@ -308,21 +352,35 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
             indices = torch.arange(offset, offset + count)
             offset += count
             raw: dict[str, torch.Tensor] = {}
-            endpoints: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+            endpoints: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]] = {}
+            encoded: dict[int, list[torch.Tensor]] = {}  # encoder features of this chunk, by θ_0 object
             for s in weight_settings:
                 plan = plans.get(_group(s)) if s.lerp is not None else None
                 if plan is not None and plan.head0 is not None:
-                    if _group(s) not in endpoints:  # one encoder pass per chunk for the whole group
-                        l0, l1 = _endpoint_logits(model, plan, images, precision, dev)
-                        endpoints[_group(s)] = torch.cat(l0), torch.cat(l1)
-                    l0, l1 = endpoints[_group(s)]
-                    logits = torch.lerp(l0, l1, float(s.alpha))  # one op per α and chunk
+                    if _group(s) not in endpoints:  # endpoint logits once per chunk for the whole group
+                        if plan.encoder_key not in encoded:
+                            encoded[plan.encoder_key] = _encode(model, plan, images, precision, dev)
+                        l0, l1, feats = _endpoint_logits(plan, encoded[plan.encoder_key], precision, dev)
+                        endpoints[_group(s)] = torch.cat(l0), torch.cat(l1), feats
+                    l0, l1, feats = endpoints[_group(s)]
+                    logits = torch.lerp(l0, l1, _mix(s))  # one op per α and chunk
                 else:
                     if plan is not None:
-                        lerp_into_(model, plan.theta0, plan.theta1, float(s.alpha))
+                        lerp_into_(model, plan.theta0, plan.theta1, _mix(s))
                     else:
                         s.apply(model)
-                    logits = torch.cat([_forward(model, x, precision, dev) for x in images])
+                    if s.label in feats_kept:
+                        feats, parts = [], []
+                        for x in images:  # head(encode(x)) is forward(x) bit for bit
+                            with autocast(precision, dev):
+                                f = model.encode(x)
+                                parts.append(model.head(f).float())
+                            feats.append(f)
+                        logits = torch.cat(parts)
+                    else:
+                        logits = torch.cat([_forward(model, x, precision, dev) for x in images])
+                if s.label in feats_kept:
+                    feats_kept[s.label].append(torch.cat([F.normalize(f.float(), dim=-1) for f in feats]).cpu())
                 if s.label in sources:
                     raw[s.label] = logits
                 consume(s.label, logits)
@@ -330,7 +388,8 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
                 consume(s.label, s.combine(raw[s.sources[0]], raw[s.sources[1]], indices, n_total))
 
     local = {"labels": _cat(labels), "preds": {k: _cat(v) for k, v in preds.items()},
-             "logits": {k: torch.cat(v) if v else torch.empty(0) for k, v in kept.items()}}
+             "logits": {k: torch.cat(v) if v else torch.empty(0) for k, v in kept.items()},
+             "features": {k: torch.cat(v) if v else torch.empty(0) for k, v in feats_kept.items()}}
     gathered = _gather(local)
     all_labels = gathered["labels"]
     metadata = None
@@ -339,7 +398,7 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
     metrics = {label: protocol.metrics(p, all_labels, metadata) for label, p in gathered["preds"].items()}
     return SetResult(name=eval_set.name, role=eval_set.role, n=int(all_labels.shape[0]), labels=all_labels,
                      preds=gathered["preds"], metrics=metrics, protocol=protocol.describe(),
-                     logits=gathered["logits"])
+                     logits=gathered["logits"], features=gathered["features"])
 
 
 def _forward(model: ImageClassifier, images: torch.Tensor, precision: str, dev: torch.device) -> torch.Tensor:
@@ -347,17 +406,26 @@ def _forward(model: ImageClassifier, images: torch.Tensor, precision: str, dev: 
         return model(images).float()
 
 
-def _endpoint_logits(model: ImageClassifier, plan: _LinearPlan, images: list[torch.Tensor], precision: str,
-                     dev: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Logits of θ_0 and θ_1 per batch from one encoder pass (the encoders are equal)."""
+def _encode(model: ImageClassifier, plan: _LinearPlan, images: list[torch.Tensor], precision: str,
+            dev: torch.device) -> list[torch.Tensor]:
+    """Features of θ_0's encoder per batch (θ_1's is the same in a head-only group)."""
     lerp_into_(model, plan.theta0, plan.theta1, 0.0)
-    l0, l1 = [], []
+    out = []
     for x in images:
         with autocast(precision, dev):
-            feats = model.encode(x)
+            out.append(model.encode(x))
+    return out
+
+
+def _endpoint_logits(plan: _LinearPlan, features: list[torch.Tensor], precision: str, dev: torch.device
+                     ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+    """Logits of θ_0 and θ_1 per batch from the shared encoder features, and the features."""
+    l0, l1 = [], []
+    for feats in features:
+        with autocast(precision, dev):
             l0.append(plan.head0(feats).float())
             l1.append(plan.head1(feats).float())
-    return l0, l1
+    return l0, l1, features
 
 
 def _cat(arrays: list[np.ndarray]) -> np.ndarray:
@@ -374,4 +442,5 @@ def _gather(local: dict[str, Any]) -> dict[str, Any]:
         "labels": np.concatenate([p["labels"] for p in parts]),
         "preds": {k: np.concatenate([p["preds"][k] for p in parts]) for k in local["preds"]},
         "logits": {k: torch.cat([p["logits"][k] for p in parts]) for k in local["logits"]},
+        "features": {k: torch.cat([p["features"][k] for p in parts]) for k in local["features"]},
     }

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from .device import autocast, resolve_device
 from .errors import IncompatibleStateError, WiseftError
 from .evaluation import WeightSetting
-from .interpolation import check_compatible
+from .interpolation import check_compatible, check_finite
 from .io import atomic_path
 from .models import ImageClassifier
 from .progress import progress
@@ -145,12 +145,16 @@ def _check_args(state_dicts, fishers, coefficients, floor, check: bool = True) -
     if check:
         for sd in state_dicts[1:]:
             check_compatible(state_dicts[0], sd)
+        for i, fisher in enumerate(fishers):
+            check_finite(fisher, f"Fisher of model {i}")  # clamp() keeps NaN: it would spread to the weights
 
 
 def fisher_settings(theta0: StateDict, theta1: StateDict, fisher0: StateDict, fisher1: StateDict,
                     alphas: Sequence[float], floor: float = 1e-6, mode: str | None = None) -> list[WeightSetting]:
     """Evaluation settings for Fisher-weighted merges with coefficients (1−α, α), labelled ``"fisher α=<a>"``."""
     check_compatible(theta0, theta1)
+    check_finite(fisher0, "Fisher of θ0")
+    check_finite(fisher1, "Fisher of θ1")
     return [WeightSetting(label=f"fisher α={float(a):g}", method="fisher", alpha=float(a), mode=mode,
                           extra={"fisher_floor": floor},
                           apply=partial(_apply_fisher, theta0, theta1, fisher0, fisher1, float(a), floor))

@@ -293,9 +293,14 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
     )
 
 
-def eval_transform(image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float]) -> Callable:
-    """The evaluation transform for a classifier (resize, centre crop, normalise), e.g. from its sidecar."""
+def eval_transform(image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float],
+                   interpolation: str = "bicubic") -> Callable:
+    """open_clip's evaluation transform (resize the shorter side, centre crop, RGB, normalise).
+
+    The one evaluation preprocessing of the kit: the evaluation engine, the linear classifier's feature cache
+    and Fisher estimation all use it, so cached features and evaluated images always match.
+    """
     from open_clip import image_transform
 
     size = tuple(image_size) if isinstance(image_size, (tuple, list)) else (image_size, image_size)
-    return image_transform(size, is_train=False, mean=tuple(mean), std=tuple(std))
+    return image_transform(size, is_train=False, mean=tuple(mean), std=tuple(std), interpolation=interpolation)

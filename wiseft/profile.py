@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ __all__ = [
     "InterpolationCfg",
     "BaselinesCfg",
     "FiguresCfg",
+    "WorldCfg",
     "load_profile",
     "list_profiles",
     "profile_from_dict",
@@ -73,6 +75,9 @@ class DataCfg:
     root: str | None = None
     #: skip unreadable images (counted in the results) instead of stopping with an error.
     skip_bad_images: bool = False
+    #: YAML files describing your own datasets (docs/datasets.md), registered before the names are checked;
+    #: relative paths are relative to the profile file.
+    configs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -159,6 +164,9 @@ class InterpolationCfg:
     #: explicit α values; ``null`` means 0 … 1 in steps of ``alpha_step`` (the paper's 21 values).
     alphas: list[float] | None = None
     alpha_step: float = 0.05
+    #: α grid of the sweeps of fine-tuning variants and k-shot runs (``null``: the main grid); a coarser grid
+    #: keeps Figs. 3 and 17 cheap.
+    secondary_alphas: list[float] | None = None
     #: α values whose interpolated weights are written as checkpoints (the sweep itself stays in memory).
     keep: list[float] = field(default_factory=lambda: [0.5])
     #: output-space ensemble of the zero-shot and fine-tuned logits (the paper's Fig. 10 baseline).
@@ -188,6 +196,10 @@ class BaselinesCfg:
     ema_decays: list[float] = field(default_factory=lambda: [0.99, 0.999, 0.9999])
     ema_biased_decays: list[float] = field(default_factory=lambda: [0.9, 0.99, 0.999])
     distill_alphas: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
+    #: ``finetune.e2e`` keys overridden for the baselines' end-to-end runs (L2-SP, EMA, LP-FT), e.g.
+    #: ``{epochs: 1, warmup_steps: 10}`` to keep them cheap; ``{}`` trains them exactly like the main E2E run (then
+    #: EMA at decay → 0 reproduces ``finetuned_e2e``). A shorter budget moves them toward the zero-shot model.
+    e2e_overrides: dict[str, Any] = field(default_factory=dict)
     analyses: bool = False
     cka_max_samples: int = 10000
 
@@ -201,6 +213,24 @@ class FiguresCfg:
     baseline_models: str | None = None
     #: the paper's table whose numbers are printed beside the run's (``table5_vitb16`` …).
     paper_table: str | None = None
+
+
+@dataclass
+class WorldCfg:
+    """The embedded offline world (``wiseft.world``); read only when ``model.pretrained`` is ``world:<name>``."""
+
+    #: packaged world (``wiseft/world/worlds.yaml``: ``mini``, ``tiny``); ``null`` means the one named by
+    #: ``model.pretrained: world:<name>``.
+    name: str | None = None
+    #: seed of the world's images and of its pretraining; ``null`` keeps the world's own. Another seed is another
+    #: world, built and cached separately.
+    seed: int | None = None
+    #: processes drawing the world's images (the images do not depend on it).
+    workers: int = 1
+    #: device of the one-off contrastive pretraining; only ``cpu`` repeats bit for bit (it is part of the cache key).
+    pretrain_device: str = "cpu"
+    #: folder of built worlds and pretrained models; ``null`` means ``<cache>/world``.
+    root: str | None = None
 
 
 @dataclass
@@ -227,7 +257,7 @@ class Profile:
     #: is this profile with ``data.reference`` replaced, no shifts, and the name ``<name>-<dataset>``.
     suite: list[str] = field(default_factory=list)
     #: settings of the embedded offline world (only for ``world:`` models).
-    world: dict[str, Any] = field(default_factory=dict)
+    world: WorldCfg = field(default_factory=WorldCfg)
     #: where the profile came from (set by the loader, not by users).
     source: str = ""
 
@@ -244,12 +274,16 @@ class Profile:
             member.suite = []
             member.name = f"{self.name}-{reference}"
             member.data = DataCfg(reference=reference, shifts=[], extra=[], root=self.data.root,
-                                  skip_bad_images=self.data.skip_bad_images)
+                                  skip_bad_images=self.data.skip_bad_images, configs=list(self.data.configs))
             members.append(member)
         return members
 
 
 # ------------------------------------------------------------------------------------------ range checks
+_FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SAFE_CHARS_RE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
 def _require(cond: bool, source: str, key: str, value: Any, expected: str) -> None:
     if not cond:
         raise ProfileError(f"{source}: key '{key}': {expected}, got {value!r}")
@@ -276,6 +310,8 @@ def _check_ranges(p: Profile, src: str) -> None:
         unit("interpolation.alphas", a)
     for a in p.interpolation.keep:
         unit("interpolation.keep", a)
+    for a in p.interpolation.secondary_alphas or []:
+        unit("interpolation.secondary_alphas", a)
     _require(0 < p.interpolation.alpha_step <= 1, src, "interpolation.alpha_step", p.interpolation.alpha_step,
              "expected a step in (0, 1]")
     positive("interpolation.fisher_samples", p.interpolation.fisher_samples)
@@ -327,12 +363,18 @@ def _check_ranges(p: Profile, src: str) -> None:
         for v in getattr(p.baselines, key):
             non_negative(f"baselines.{key}", v)
     positive("baselines.cka_max_samples", p.baselines.cka_max_samples)
+    merged = {**dataclasses.asdict(e), **p.baselines.e2e_overrides}
+    _build(E2ECfg, merged, "baselines.e2e_overrides", src)
+    positive("world.workers", p.world.workers)
     from .device import PRECISIONS  # noqa: F401  (Literal already enforces; import keeps the list in one place)
 
 
 def _check_variant(variant: dict[str, Any], src: str, key: str, base: E2ECfg) -> None:
     if "name" not in variant or not isinstance(variant["name"], str):
         raise ProfileError(f"{src}: key '{key}.name': every variant needs a name, got {variant.get('name')!r}")
+    # The name becomes part of file names (checkpoints/finetuned_e2e_<name>.safetensors, train_e2e_<name>/).
+    _require(bool(_FILE_NAME_RE.match(variant["name"])) and ".." not in variant["name"], src, f"{key}.name",
+             variant["name"], "expected a name of letters, digits and '._+-' (it becomes part of file names)")
     merged = {**dataclasses.asdict(base), **{k: v for k, v in variant.items() if k != "name"}}
     _build(E2ECfg, merged, key, src)
 
@@ -464,7 +506,11 @@ def _read_yaml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
     if text.endswith((".yaml", ".yml")) or path.exists():
         if not path.is_file():
             raise ProfileError(f"profile file {str(path)!r} does not exist")
-        source, body = str(path), path.read_text(encoding="utf-8")
+        source = str(path)
+        try:
+            body = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ProfileError(f"{source}: cannot be read as UTF-8 text ({e})") from e
     else:
         entry = _packaged_dir().joinpath(f"{text}.yaml")
         if not entry.is_file():
@@ -479,6 +525,7 @@ def _read_yaml(name_or_path: str | Path) -> tuple[dict[str, Any], str]:
         raw = {}
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    _check_extent(raw, source)  # before `extends` merges it into another profile
     return raw, source
 
 
@@ -541,7 +588,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
 
 
 def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | None = None,
-                      check_references: bool = True) -> Profile:
+                      check_references: bool = True, base_dir: str | Path | None = None) -> Profile:
     """Validate a raw mapping and build a :class:`Profile`.
 
     Args:
@@ -549,22 +596,51 @@ def profile_from_dict(raw: Any, source: str = "<profile>", default_name: str | N
         source: file name used in error messages.
         default_name: the name to use when the mapping has none (the file's stem).
         check_references: also check that datasets, models, template sets and files exist.
+        base_dir: folder that relative paths in the profile (``data.configs``) are relative to.
 
     Raises:
         ProfileError: for every kind of invalid input; never another exception type.
     """
     if not isinstance(raw, dict):
         raise ProfileError(f"{source}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    _check_extent(raw, source)
     raw = dict(raw)
     if "name" not in raw and default_name is not None:
         raw["name"] = default_name
     profile = _build(Profile, raw, "", source)
     profile.source = source
     _require(bool(profile.name.strip()), source, "name", profile.name, "expected a non-empty name")
+    # The run folder is runs/<safe_name(name)>: a name must keep at least one usable character.
+    _require(bool(_SAFE_CHARS_RE.sub("", profile.name).strip("._")), source, "name", profile.name,
+             "expected a name with letters or digits (it names the run folder)")
     _check_ranges(profile, source)
     if check_references:
-        _check_references(profile, source)
+        _check_references(profile, source, Path(base_dir) if base_dir is not None else None)
     return profile
+
+
+#: A profile is a few hundred values; YAML aliases can make a short file expand to billions, or refer to itself.
+_MAX_VALUES = 100_000
+_MAX_DEPTH = 64
+
+
+def _check_extent(raw: Any, source: str) -> None:
+    """Refuse a mapping that expands to too many values or nests too deeply (self-referring YAML aliases), before
+    anything copies, hashes or dumps it."""
+    stack, seen = [(raw, 0)], 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > _MAX_VALUES:
+            raise ProfileError(f"{source}: the profile expands to more than {_MAX_VALUES} values (YAML aliases "
+                               f"repeated inside each other?); write the values out instead")
+        if depth > _MAX_DEPTH:
+            raise ProfileError(f"{source}: values nested more than {_MAX_DEPTH} levels deep (a YAML alias that "
+                               f"refers to itself?)")
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((v, depth + 1) for v in node)
 
 
 def load_profile(name_or_path: str | Path, overrides: Sequence[str] = (), check_references: bool = True) -> Profile:
@@ -577,9 +653,10 @@ def load_profile(name_or_path: str | Path, overrides: Sequence[str] = (), check_
     raw = _resolve_extends(raw, source)
     raw = apply_overrides(raw, list(overrides))
     stem = Path(str(name_or_path)).stem
+    base_dir = Path(source).parent if Path(source).is_file() else None
     if overrides:
         source = f"{source} (with --set {' '.join(overrides)})"
-    return profile_from_dict(raw, source, default_name=stem, check_references=check_references)
+    return profile_from_dict(raw, source, default_name=stem, check_references=check_references, base_dir=base_dir)
 
 
 def profile_to_dict(profile: Profile) -> dict[str, Any]:
@@ -595,10 +672,20 @@ def dump_profile(profile: Profile) -> str:
 
 
 # ------------------------------------------------------------------------------------ reference checks
-def _check_references(p: Profile, src: str) -> None:
+def _check_references(p: Profile, src: str, base_dir: Path | None = None) -> None:
     """Names that must exist somewhere else: datasets, models, template sets, files."""
     from . import registries
 
+    base = base_dir or Path(".")
+    for i, item in enumerate(p.data.configs):
+        path = Path(item).expanduser()
+        path = path if path.is_absolute() or path.is_file() else base / path
+        if not path.is_file():
+            raise ProfileError(f"{src}: key 'data.configs[{i}]': dataset config file {item!r} does not exist")
+        problem = registries.add_datasets(path)
+        if problem:
+            raise ProfileError(f"{src}: key 'data.configs[{i}]': {problem}")
+        p.data.configs[i] = str(path.resolve())
     for key, names in (("data.reference", [p.data.reference]), ("data.shifts", p.data.shifts),
                        ("data.extra", p.data.extra), ("suite", p.suite)):
         for name in names:
@@ -612,5 +699,11 @@ def _check_references(p: Profile, src: str) -> None:
         problem = registries.check_templates(p.templates)
         if problem:
             raise ProfileError(f"{src}: key 'templates': {problem}")
+    if p.world.name is not None:
+        from .world import check_world_tag
+
+        problem = check_world_tag(f"world:{p.world.name}")
+        if problem:
+            raise ProfileError(f"{src}: key 'world.name': {problem}")
     if p.figures.baseline_models is not None and not Path(p.figures.baseline_models).expanduser().is_file():
         raise ProfileError(f"{src}: key 'figures.baseline_models': file {p.figures.baseline_models!r} does not exist")

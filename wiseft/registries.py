@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["check_dataset", "check_model", "check_templates", "looks_like_path"]
+__all__ = ["check_dataset", "check_model", "check_templates", "looks_like_path", "add_datasets"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
 
@@ -29,22 +29,38 @@ def check_dataset(name: str) -> str | None:
     return f"unknown dataset {name!r}; known datasets: {', '.join(known)} (add your own with a dataset YAML)"
 
 
+def add_datasets(path: Path) -> str | None:
+    """Register the datasets of a user's YAML file; ``None`` on success, else what is wrong with it."""
+    from .datasets import add_dataset_config
+    from .errors import DatasetError
+
+    try:
+        add_dataset_config(path)
+    except DatasetError as e:
+        return str(e)
+    return None
+
+
 def check_model(name: str, pretrained: str | None) -> str | None:
     """``None`` if open_clip (or the offline world) knows ``name`` and ``pretrained`` can be resolved."""
     import open_clip
 
-    from . import world  # registers the world's model configs with open_clip
+    from .errors import WiseftError
+    from .models import ensure_model_config  # registers the offline world's configs when needed
 
-    known = open_clip.list_models()
-    if name not in known:
+    try:
+        ensure_model_config(name)
+    except WiseftError:
         import difflib
 
-        close = difflib.get_close_matches(name, known, n=3)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        close = difflib.get_close_matches(name, open_clip.list_models(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
         return f"unknown model {name!r} (not an open_clip model config){hint}"
     if pretrained is None:
         return None
     if pretrained.startswith("world:"):
+        from . import world
+
         return world.check_world_tag(pretrained)
     if looks_like_path(pretrained):
         if not Path(pretrained).expanduser().is_file():

@@ -3,7 +3,8 @@
 Each evaluation appends one JSON object per (model setting, dataset, metric). Appends are atomic: each batch
 of rows is encoded first and written with a single ``write`` on a file opened with ``O_APPEND``, under an
 exclusive ``flock``, so a crash never leaves half a line and two processes appending at once lose nothing.
-A torn last line (a machine that lost power mid-write) is reported and skipped by the loader, never parsed.
+A torn last line (a machine that lost power mid-write) is reported and skipped by the loader, never parsed,
+and the next append starts on a new line so that it is not glued onto the torn one.
 """
 
 from __future__ import annotations
@@ -97,11 +98,18 @@ class ResultsStore:
             return 0
         payload = ("\n".join(lines) + "\n").encode("utf-8")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             if fcntl is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX)
             try:
+                size = os.fstat(fd).st_size
+                if size and hasattr(os, "pread") and os.pread(fd, 1, size - 1) != b"\n":
+                    # A torn last line (power loss mid-write): end it, or these rows would be glued onto it
+                    # and skipped with it by the loader.
+                    log.warning("%s: ends in an incomplete line; starting the new rows on a line of their own",
+                                self.path)
+                    payload = b"\n" + payload
                 written = os.write(fd, payload)
                 while written < len(payload):  # a short write on a full pipe or disk: finish it under the lock
                     written += os.write(fd, payload[written:])
@@ -118,11 +126,30 @@ class ResultsStore:
         return load_results(self.path)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _row_problem(record: Any) -> str | None:
+    """Why a parsed line cannot be a row (every row the store writes passed :meth:`ResultRow.validate`)."""
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    missing = [k for k in ("method", "dataset", "metric", "value") if k not in record]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if not (_is_number(record["value"]) and 0.0 <= record["value"] <= 1.0):
+        return f"value {record['value']!r} is not a fraction in [0, 1]"
+    if record.get("alpha") is not None and not _is_number(record["alpha"]):
+        return f"alpha {record['alpha']!r} is not a number"
+    return None
+
+
 def load_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a results file into a DataFrame with the columns of :data:`ROW_FIELDS`.
 
     A missing file gives an empty frame. A line that is not valid JSON (only possible as a torn last line
-    after a power loss) is skipped with a warning that names the file and line number.
+    after a power loss), or is JSON but not a result row (a damaged or hand-edited file), is skipped with a
+    warning that names the file and line number.
     """
     path = Path(path)
     records: list[dict[str, Any]] = []
@@ -132,9 +159,15 @@ def load_results(path: str | os.PathLike) -> pd.DataFrame:
                 if not line.strip():
                     continue
                 try:
-                    records.append(json.loads(line))
+                    record = json.loads(line)
                 except json.JSONDecodeError:
                     log.warning("%s:%d: skipping a line that is not complete JSON", path, lineno)
+                    continue
+                problem = _row_problem(record)
+                if problem:
+                    log.warning("%s:%d: skipping a line that is not a result row (%s)", path, lineno, problem)
+                    continue
+                records.append(record)
     frame = pd.DataFrame.from_records(records, columns=list(ROW_FIELDS))
     if not frame.empty:
         frame["value"] = frame["value"].astype(float)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from .device import resolve_device
+from .errors import WiseftError
 from .io import atomic_write_text, stable_hash
 from .paths import default_run_dir
 from .profile import Profile, dump_profile, profile_to_dict
@@ -25,6 +27,8 @@ from .results import ResultRow, ResultsStore
 log = logging.getLogger(__name__)
 
 __all__ = ["RunContext", "git_commit"]
+
+_STEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,8 +86,18 @@ class RunContext:
         return ResultsStore(self.results_path)
 
     def checkpoint_path(self, stem: str) -> Path:
-        """``checkpoints/<stem>`` (without suffix; the checkpoint module adds ``.safetensors``/``.json``)."""
-        return self.checkpoints_dir / stem
+        """``checkpoints/<stem>`` (without suffix; the checkpoint module adds ``.safetensors``/``.json``).
+
+        ``stem`` may name a sub-folder (``baselines/l2sp_lambda0.1``); every part must be a plain name.
+
+        Raises:
+            WiseftError: for a stem with an empty, hidden or ``..`` part (it could leave the checkpoints folder).
+        """
+        parts = stem.split("/")
+        if not all(_STEM_RE.match(part) and ".." not in part for part in parts):
+            raise WiseftError(f"checkpoint name {stem!r} is not allowed: use letters, digits and '._+-' (and '/' "
+                              f"between sub-folders), without '..'")
+        return self.checkpoints_dir.joinpath(*parts)
 
     @functools.cached_property
     def device(self) -> torch.device:

@@ -97,8 +97,12 @@ def _parse_yaml_set(text: str, where: str) -> list[str]:
 def _read_template_file(path: Path) -> list[str]:
     if not path.is_file():
         raise WiseftError(f"template file {str(path)!r} does not exist (file:<path> needs one template per line)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise WiseftError(f"template file {str(path)!r} cannot be read as UTF-8 text: {e}") from e
     out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if line and not line.startswith("#"):
             out.append(validate_template(line, f"{path}:{lineno}"))

@@ -2,10 +2,11 @@
 
 Run from the repository root with ``PYTHONPATH=<root>``::
 
-    python tests/integration/finetune_worker.py --out DIR [--resume] [--slow-ms 5] [--cfg '{"epochs": 3}']
+    python tests/integration/finetune_worker.py --out DIR [--resume] [--slow-ms 5] [--cfg '{"epochs": 3}'] [--ema]
 
 It trains a small conv net on 48 seeded random images (PIL, with the ``clip`` augmentation) and rank 0 writes
-the final weights to ``DIR/final.safetensors``. Under torchrun every process runs it.
+the final weights to ``DIR/final.safetensors``. Under torchrun every process runs it. With ``--ema`` it also
+tracks the weight EMAs of the baselines (:func:`ema_hooks`) and writes their averages to ``DIR/final_ema.safetensors``.
 """
 
 from __future__ import annotations
@@ -95,6 +96,26 @@ class TinyClipClassifier(torch.nn.Module):
         return self.head(self.dropout(features))
 
 
+def ema_hooks(model: torch.nn.Module) -> tuple[dict, dict]:
+    """``finetune_e2e`` keyword arguments that track debiased and zero-shot-biased EMAs, and the EMAs."""
+    from wiseft.baselines import WeightEMA
+
+    emas = {"ema": WeightEMA([0.5, 0.9], mode="debiased"),
+            "ema_biased": WeightEMA([0.8], mode="biased", init_state=model.state_dict())}
+
+    def on_step(m: torch.nn.Module, step: int) -> None:
+        for ema in emas.values():
+            ema.update(m)
+
+    return {"on_step": on_step, "callback_state": emas, "tag": {"ema": [0.5, 0.9], "ema_biased": [0.8]}}, emas
+
+
+def ema_tensors(emas: dict) -> dict[str, torch.Tensor]:
+    """Every average of ``emas`` as one flat dict ``<mode>.<decay>.<name>``."""
+    return {f"{name}.{decay}.{k}": v.contiguous() for name, ema in emas.items() for decay in ema.decays
+            for k, v in ema.state_dict_for(decay).items()}
+
+
 def make_cfg(overrides: dict | None = None) -> E2ECfg:
     """The worker's settings: 3 epochs of 6 global batches of 8."""
     return E2ECfg(**{"epochs": 3, "batch_size": 8, "lr": 1e-2, "warmup_steps": 3, "num_workers": 0,
@@ -109,15 +130,20 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cfg", default="{}", help="E2ECfg fields as JSON")
+    parser.add_argument("--ema", action="store_true", help="track the baselines' weight EMAs too")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(1)
     info = D.init_distributed("cpu")
     cfg = make_cfg(json.loads(args.cfg))
-    result = finetune_e2e(tiny_model(args.dropout), tiny_train_set(args.slow_ms), cfg, args.out, device=info.device,
-                          seed=args.seed, resume=args.resume)
+    model = tiny_model(args.dropout)
+    hooks, emas = ema_hooks(model) if args.ema else ({}, {})
+    result = finetune_e2e(model, tiny_train_set(args.slow_ms), cfg, args.out, device=info.device,
+                          seed=args.seed, resume=args.resume, **hooks)
     if info.is_main:
         tensors = {k: v.detach().clone().contiguous() for k, v in result.model.state_dict().items()}
+        if emas:
+            save_file(ema_tensors(emas), str(Path(args.out) / "final_ema.safetensors"))
         save_file(tensors, str(Path(args.out) / "final.safetensors"))
         print(json.dumps({"global_step": result.global_step,
                           "resumed_from": str(result.resumed_from) if result.resumed_from else None}))

@@ -213,3 +213,45 @@ def test_arbitrary_overrides_raise_only_profile_errors(overrides):
         load_profile("mini", overrides=overrides, check_references=False)
     except ProfileError:
         pass
+
+
+# ------------------------------------------------------------------------------------ reference checks
+@pytest.mark.parametrize("override, key, fragment", [
+    ("data.shifts=[imagenet-b]", "data.shifts", "unknown dataset 'imagenet-b'"),
+    ("data.reference=nope", "data.reference", "known datasets: cifar10"),
+    ("model.name=ViT-B-17", "model", "did you mean ViT-B-16"),
+    ("model.pretrained=openaii", "model", "unknown pretrained tag 'openaii'"),
+    ("model.pretrained=/no/such/weights.safetensors", "model", "does not exist"),
+    ("templates=file:/no/such/templates.txt", "templates", "does not exist"),
+    ("templates=nonsense", "templates", "unknown template set"),
+    ("figures.baseline_models=/no/such.csv", "figures.baseline_models", "does not exist"),
+    ("data.configs=[/no/such/datasets.yaml]", "data.configs[0]", "does not exist"),
+    ("suite=[cifar10, nope]", "suite", "unknown dataset 'nope'"),
+])
+def test_references_to_missing_things_are_named(override, key, fragment):
+    with pytest.raises(ProfileError) as info:
+        load_profile("imagenet-vitb16", overrides=[override])
+    message = str(info.value)
+    assert "imagenet-vitb16.yaml" in message and f"key '{key}'" in message and fragment in message
+
+
+def test_a_custom_dataset_yaml_named_by_the_profile_becomes_reference_and_shift(tmp_path):
+    from wiseft.datasets import create_eval_set
+    from wiseft.datasets.fixtures import make_image_folder
+
+    make_image_folder(tmp_path / "flowers" / "train", ["daisy", "rose"], per_class=2)
+    make_image_folder(tmp_path / "flowers" / "field", ["daisy", "rose"], per_class=1)
+    (tmp_path / "classnames.txt").write_text("daisy\nrose\n")
+    (tmp_path / "templates.txt").write_text("a photo of a {}.\n")
+    (tmp_path / "my_datasets.yaml").write_text(
+        "my-flowers-ref:\n  role: reference\n  root: flowers\n  classnames: file:classnames.txt\n"
+        "  templates: file:templates.txt\n  splits:\n    train: {path: train, count: 4}\n    test: {path: field}\n"
+        "my-flowers-field:\n  root: flowers\n  classnames: file:classnames.txt\n  templates: file:templates.txt\n"
+        "  splits:\n    test: {path: field}\n")
+    (tmp_path / "mine.yaml").write_text(
+        "extends: imagenet-vitb16\ndata:\n  configs: [my_datasets.yaml]\n  reference: my-flowers-ref\n"
+        "  shifts: [my-flowers-field]\n  extra: []\n")
+    profile = load_profile(tmp_path / "mine.yaml")
+    assert profile.data.reference == "my-flowers-ref" and profile.data.configs[0].endswith("my_datasets.yaml")
+    field = create_eval_set("my-flowers-field")
+    assert field.classnames == ["daisy", "rose"] and len(field) == 2

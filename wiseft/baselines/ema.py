@@ -61,6 +61,10 @@ def _state_of(model_or_state: torch.nn.Module | Mapping[str, torch.Tensor]) -> M
     raise WiseftError(f"WeightEMA.update: expected an nn.Module or a state dict, got {type(model_or_state).__name__}")
 
 
+#: ``"float32"`` → ``torch.float32`` …, for reading the dtypes a saved state names.
+_DTYPES = {name: value for name, value in vars(torch).items() if isinstance(value, torch.dtype)}
+
+
 class WeightEMA:
     """Moving averages of a model's weights for several decays at once.
 
@@ -212,12 +216,24 @@ class WeightEMA:
         """
         if metadata.get("format") != EMA_FORMAT:
             raise CheckpointError(f"EMA state: format {metadata.get('format')!r}, expected {EMA_FORMAT!r}")
-        decays = json.loads(metadata["decays"])
-        if metadata["mode"] != self.mode or decays != self.decays:
+        try:
+            decays = json.loads(metadata["decays"])
+            names = json.loads(metadata["dtypes"])
+            num_updates = int(metadata["num_updates"])
+            mode = metadata["mode"]
+            dtypes = {}
+            for n, d in names.items():
+                # Looked up among torch's dtypes only: the file never picks an arbitrary attribute of torch.
+                if d not in _DTYPES:
+                    raise ValueError(f"tensor {n!r} has dtype {d!r}, which is not a torch dtype")
+                dtypes[n] = _DTYPES[d]
+        except (KeyError, ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"EMA state: damaged metadata ({type(e).__name__}: {e}); delete the file to "
+                                  f"start the averages over") from e
+        if mode != self.mode or decays != self.decays:
             raise CheckpointError(
-                f"EMA state was saved for mode {metadata['mode']!r} and decays {decays}, but this run averages "
+                f"EMA state was saved for mode {mode!r} and decays {decays}, but this run averages "
                 f"mode {self.mode!r} and decays {self.decays}; resume with the same profile or start a new run")
-        dtypes = {n: getattr(torch, d) for n, d in json.loads(metadata["dtypes"]).items()}
         avg: list[dict[str, torch.Tensor]] = [{} for _ in self.decays]
         latest: dict[str, torch.Tensor] = {}
         try:
@@ -233,7 +249,7 @@ class WeightEMA:
             avg = [{n: t.to(self.device) for n, t in a.items()} for a in avg]
             latest = {n: t.to(self.device) for n, t in latest.items()}
         self._avg, self._latest, self._dtypes = avg, latest, dtypes
-        self.num_updates = int(metadata["num_updates"])
+        self.num_updates = num_updates
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the state atomically as one safetensors file (header metadata, no pickle)."""

@@ -31,3 +31,11 @@ def context_from_args(args: argparse.Namespace) -> "RunContext":
     from ..run import RunContext
 
     return RunContext(profile_from_args(args), out_dir=getattr(args, "out", None), device=args.device)
+
+
+def print_table(table) -> None:
+    """Print a results table (a DataFrame) to stdout, or a note when it is empty."""
+    if table is None or getattr(table, "empty", True):
+        print("(no results)")
+        return
+    print(table.to_string())

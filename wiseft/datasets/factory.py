@@ -59,7 +59,8 @@ def create_train_set(name: str, root: str | os.PathLike | None = None, transform
                      split: str | None = None) -> torch.utils.data.Dataset:
     """The training images of a registered dataset as a ``Dataset`` of ``(transform(image), label)``.
 
-    Labels index into :func:`get_classnames`. ``split`` defaults to the entry's ``train_split``.
+    Labels index into :func:`get_classnames` (also attached as ``dataset.classnames``). ``split`` defaults to
+    the entry's ``train_split``.
 
     Raises:
         DatasetError: if the dataset has no training split or its folders are missing or malformed.
@@ -70,6 +71,7 @@ def create_train_set(name: str, root: str | os.PathLike | None = None, transform
                            f"an evaluation-only set. Fine-tune on a reference dataset such as imagenet or cifar10.")
     cfg, base, split, data, classnames, resolve = _open(name, root, split, "train_split")
     dataset, _, _ = _build(cfg, data, transform, None, False)
+    dataset.classnames = list(classnames)  # the fine-tuning step builds its head from these
     return dataset
 
 

@@ -40,10 +40,17 @@ def read_val_labels(devkit: str | os.PathLike | None = None, labels: str | os.Pa
     if devkit is not None:
         gt_text, meta_bytes = _read_devkit(Path(devkit))
         id_to_wnid = _meta_wnids(meta_bytes, devkit)
-        ids = [int(x) for x in gt_text.split()]
-        return {f"ILSVRC2012_val_{i + 1:08d}.JPEG": id_to_wnid[v] for i, v in enumerate(ids)}
+        try:
+            ids = [int(x) for x in gt_text.split()]
+            return {f"ILSVRC2012_val_{i + 1:08d}.JPEG": id_to_wnid[v] for i, v in enumerate(ids)}
+        except (ValueError, KeyError) as e:
+            raise DatasetError(f"the devkit {str(devkit)!r}: {_GT} holds {e}, which is not a class id of its "
+                               f"meta.mat; is it the ILSVRC2012 devkit?") from e
     path = Path(labels)
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read the labels file {str(path)!r} as UTF-8 text: {e}") from e
     if text.startswith("ImageId,PredictionString"):
         rows = csv.DictReader(io.StringIO(text))
         return {f"{r['ImageId']}.JPEG": r["PredictionString"].split()[0] for r in rows}
@@ -63,7 +70,7 @@ def _read_devkit(devkit: Path) -> tuple[str, bytes]:
         root = devkit / "ILSVRC2012_devkit_t12" if (devkit / "ILSVRC2012_devkit_t12").is_dir() else devkit
         try:
             return (root / _GT).read_text(encoding="utf-8"), (root / _META).read_bytes()
-        except OSError as e:
+        except (OSError, UnicodeDecodeError) as e:
             raise DatasetError(f"devkit folder {str(devkit)!r} lacks {_GT} or {_META}: {e}") from e
     try:
         with tarfile.open(devkit) as tf:
@@ -72,18 +79,21 @@ def _read_devkit(devkit: Path) -> tuple[str, bytes]:
             if gt is None or meta is None:
                 raise DatasetError(f"{str(devkit)!r} lacks {_GT} or {_META}; is it ILSVRC2012_devkit_t12.tar.gz?")
             return tf.extractfile(gt).read().decode("utf-8"), tf.extractfile(meta).read()
-    except (OSError, tarfile.TarError) as e:
+    except (OSError, tarfile.TarError, UnicodeDecodeError) as e:
         raise DatasetError(f"cannot read the devkit {str(devkit)!r}: {e}") from e
 
 
 def _meta_wnids(meta_bytes: bytes, where: object) -> dict[int, str]:
     import scipy.io
 
-    synsets = scipy.io.loadmat(io.BytesIO(meta_bytes), squeeze_me=True)["synsets"]
     out = {}
-    for row in synsets:
-        if int(row["num_children"]) == 0:  # the 1000 leaf classes
-            out[int(row["ILSVRC2012_ID"])] = str(row["WNID"])
+    try:  # a MATLAB file: scipy reads arrays and structs from it, never code
+        synsets = scipy.io.loadmat(io.BytesIO(meta_bytes), squeeze_me=True)["synsets"]
+        for row in synsets:
+            if int(row["num_children"]) == 0:  # the 1000 leaf classes
+                out[int(row["ILSVRC2012_ID"])] = str(row["WNID"])
+    except (ValueError, TypeError, KeyError, IndexError, NotImplementedError, OSError) as e:
+        raise DatasetError(f"the devkit's meta.mat ({where}) cannot be read: {type(e).__name__}: {e}") from e
     if not out:
         raise DatasetError(f"no leaf synsets in the devkit's meta.mat ({where})")
     return out

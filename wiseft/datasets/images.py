@@ -98,6 +98,11 @@ class FileListDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    @property
+    def targets(self) -> np.ndarray:
+        """The labels, under torchvision's name (feature-cache keys hash them)."""
+        return self.labels
+
     def __getitem__(self, index: int):
         img = load_rgb(self.files[index])
         if self.pre is not None:
@@ -128,6 +133,11 @@ class ArrayDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.images)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """The labels, under torchvision's name (feature-cache keys hash them)."""
+        return self.labels
 
     def __getitem__(self, index: int):
         img = Image.fromarray(self.images[index])

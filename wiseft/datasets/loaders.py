@@ -102,6 +102,13 @@ def _imagefolder(spec: dict, where: Path, base: Path, resolve: Callable) -> Spli
         return SplitData(where=where, problems=[f"{str(where)!r} should be a folder of class folders"])
     folders = resolve(spec["folders"], "class folders") if "folders" in spec else None
     label_map = resolve(spec["label_map"], "label map") if "label_map" in spec else None
+    if folders is not None and not (isinstance(folders, list) and all(isinstance(f, str) for f in folders)):
+        raise DatasetError(f"{str(where)!r}: 'folders' must give a list of class folder names, got {folders!r}")
+    if label_map is not None and not (isinstance(label_map, dict) and all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in label_map.items())):
+        raise DatasetError(f"{str(where)!r}: 'label_map' must map class folder names to labels 0, 1, …, got "
+                           f"{label_map!r}")
     exts = tuple(e.lower() for e in spec.get("extensions", IMG_EXTENSIONS))
     scan = scan_image_folder(where, folders=folders, label_map=label_map,
                              ignore_other_folders=bool(spec.get("ignore_other_folders", False)), extensions=exts,
@@ -188,6 +195,9 @@ def _torchvision(spec: dict, where: Path, base: Path, resolve: Callable) -> Spli
         kwargs[spec.get("split_arg", "split")] = spec["split"]
     try:
         ds = getattr(tvd, cls_name)(root=str(base), **kwargs)
+    except TypeError as e:  # an argument the class does not take (the entry's 'kwargs' or 'split_arg')
+        raise DatasetError(f"torchvision's {cls_name} does not accept the arguments {sorted(kwargs)} of this registry "
+                           f"entry: {e}") from e
     except (RuntimeError, OSError, ValueError) as e:
         return SplitData(where=where, problems=[f"torchvision's {cls_name} cannot read {str(where)!r}: {e}"])
     if hasattr(ds, "_samples"):

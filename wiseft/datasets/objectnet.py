@@ -69,10 +69,13 @@ def load_objectnet_mapping(mappings_dir: str | Path) -> ObjectNetMapping:
 @functools.lru_cache(maxsize=8)
 def _parse(mappings_dir: str, _stamp: tuple[int, ...]) -> ObjectNetMapping:
     d = Path(mappings_dir)
-    folder_to_label = _read_json(d / "folder_to_objectnet_label.json")
-    objectnet_to_imagenet = _read_json(d / "objectnet_to_imagenet_1k.json")
+    folder_to_label = _read_json(d / "folder_to_objectnet_label.json", strings=True)
+    objectnet_to_imagenet = _read_json(d / "objectnet_to_imagenet_1k.json", strings=True)
     pytorch_to_2012 = _read_json(d / "pytorch_to_imagenet_2012_id.json")
-    lines = (d / "imagenet_to_label_2012_v2").read_text(encoding="utf-8").splitlines()
+    try:
+        lines = (d / "imagenet_to_label_2012_v2").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"cannot read ObjectNet mapping {str(d / 'imagenet_to_label_2012_v2')!r}: {e}") from e
 
     try:
         id2012_to_pytorch = {int(v): int(k) for k, v in pytorch_to_2012.items()}
@@ -125,11 +128,13 @@ def _parse(mappings_dir: str, _stamp: tuple[int, ...]) -> ObjectNetMapping:
     )
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path, strings: bool = False) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read ObjectNet mapping {str(path)!r}: {e}") from e
     if not isinstance(data, dict):
         raise DatasetError(f"ObjectNet mapping {str(path)!r} must hold a JSON object")
+    if strings and not all(isinstance(v, str) for v in data.values()):
+        raise DatasetError(f"ObjectNet mapping {str(path)!r} must map names to names (strings)")
     return data

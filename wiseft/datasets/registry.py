@@ -44,7 +44,7 @@ ENV_CONFIGS = "WISEFT_DATASET_CONFIGS"
 #: Keys an entry may have (anything else is a typo and is reported with the file and entry).
 ENTRY_KEYS = {
     "description", "role", "classnames", "templates", "root", "layout", "splits", "eval_split", "train_split",
-    "protocol", "border_crop", "download", "notes",
+    "heldout_split", "protocol", "border_crop", "download", "notes",
 }
 #: Keys a split may have; loaders read the ones they need.
 SPLIT_KEYS = {
@@ -151,6 +151,62 @@ def check_dataset_name(name: Any, what: str = "dataset name") -> str:
     return name
 
 
+# ---------------------------------------------------------------------------------------- entry types
+def _text(v: Any) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
+def _texts(v: Any) -> bool:
+    return isinstance(v, list) and all(_text(x) for x in v)
+
+
+def _source(v: Any) -> bool:
+    return isinstance(v, (str, list, dict)) and not (isinstance(v, str) and not v)
+
+
+_TEXT = (_text, "a non-empty string")
+_SOURCE = (_source, "a list or a source such as 'file:classes.txt'")
+#: Value types of split keys (a registry file is user input: check before a loader indexes into it).
+_SPLIT_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "path": _TEXT, "folders": _SOURCE, "label_map": _SOURCE, "classes": _SOURCE,
+    "ignore_other_folders": (lambda v: isinstance(v, bool), "true or false"),
+    "files": (lambda v: _texts(v) and bool(v), "a non-empty list of file names"),
+    "label_key": _TEXT, "data": _TEXT, "labels": _TEXT, "file": _TEXT, "images_key": _TEXT, "labels_key": _TEXT,
+    "dataset": _TEXT, "split": _TEXT, "class": _TEXT, "flat_hint": _TEXT,
+    "kwargs": (lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v), "a mapping of arguments"),
+    "split_arg": (lambda v: v is None or v is False or _text(v), "an argument name, or null"),
+    "extensions": (lambda v: _texts(v) and bool(v) and all(x.startswith(".") for x in v),
+                   "a list of suffixes such as ['.jpg', '.png']"),
+}
+#: Keys a loader cannot work without.
+_REQUIRED_SPLIT_KEYS = {"cifar_python": ("files",), "npy_pair": ("data", "labels"), "npy_dict": ("file",),
+                        "torchvision": ("class",), "sun397": ("file",), "wilds": ("dataset", "split")}
+_ENTRY_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "description": (lambda v: isinstance(v, str), "a string"), "notes": (lambda v: isinstance(v, str), "a string"),
+    "classnames": _SOURCE, "templates": _TEXT, "root": _TEXT, "eval_split": _TEXT, "train_split": _TEXT,
+    "border_crop": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+                    "a non-negative number of pixels"),
+    "download": (lambda v: isinstance(v, dict), "a mapping (files, manual, command, wilds or same_as)"),
+}
+
+
+def _check_split(where: str, split: Any, spec: dict[str, Any]) -> None:
+    from .loaders import LOADERS
+
+    kind = spec["loader"]
+    if not isinstance(kind, str) or kind not in LOADERS:
+        raise DatasetError(f"{where}: split {split!r} key 'loader' must be one of {', '.join(LOADERS)}, got {kind!r}")
+    for key, (ok, expected) in _SPLIT_TYPES.items():
+        if key in spec and not ok(spec[key]):
+            raise DatasetError(f"{where}: split {split!r} key {key!r} must be {expected}, got {spec[key]!r}")
+    required = list(_REQUIRED_SPLIT_KEYS.get(kind, ()))
+    if kind == "torchvision" and spec.get("split_arg", "split"):
+        required.append("split")
+    missing = [k for k in required if k not in spec]
+    if missing:
+        raise DatasetError(f"{where}: split {split!r} (loader {kind}) needs key(s) {', '.join(missing)}")
+
+
 # ------------------------------------------------------------------------------------------- loading
 def _registry() -> dict[str, dict[str, Any]]:
     global _REGISTRY
@@ -187,6 +243,8 @@ def _load_file(path: Path) -> dict[str, dict[str, Any]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise DatasetError(f"dataset config {str(path)!r} is not valid YAML: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(f"dataset config {str(path)!r} cannot be read as UTF-8 text: {e}") from e
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -232,7 +290,11 @@ def _normalise_entry(name: Any, entry: Any, path: Path) -> dict[str, Any]:
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
             raise DatasetError(f"{where}: split {split!r} key 'count' must be a non-negative integer, got {count!r}")
         spec.setdefault("loader", "imagefolder")
+        _check_split(where, split, spec)
         norm_splits[str(split)] = spec
+    for key, (ok, expected) in _ENTRY_TYPES.items():
+        if key in entry and not ok(entry[key]):
+            raise DatasetError(f"{where}: key {key!r} must be {expected}, got {entry[key]!r}")
     out = dict(entry)
     out.pop("layout", None)
     out["splits"] = norm_splits
@@ -252,7 +314,9 @@ def _normalise_entry(name: Any, entry: Any, path: Path) -> dict[str, Any]:
         out["protocol"] = {"type": out["protocol"]}
     if not isinstance(out["protocol"], dict) or "type" not in out["protocol"]:
         raise DatasetError(f"{where}: key 'protocol' must be a name or a mapping with a 'type'")
-    for key, preferred in (("eval_split", ("test", "val")), ("train_split", ("train",))):
+    # heldout_split: a split of the reference distribution kept out of training and of the reported test numbers,
+    # for choosing hyperparameters and α (by default `val` when the evaluation split is another one).
+    for key, preferred in (("eval_split", ("test", "val")), ("train_split", ("train",)), ("heldout_split", ("val",))):
         if key in out:
             if out[key] not in norm_splits:
                 raise DatasetError(f"{where}: key {key!r} names split {out[key]!r}, which is not among the "
@@ -261,6 +325,8 @@ def _normalise_entry(name: Any, entry: Any, path: Path) -> dict[str, Any]:
             choice = next((s for s in preferred if s in norm_splits), None)
             if choice is None and key == "eval_split":
                 choice = list(norm_splits)[-1]
+            if key == "heldout_split" and (choice == out.get("eval_split") or "train_split" not in out):
+                choice = None
             if choice is not None:
                 out[key] = choice
     return out

@@ -83,7 +83,7 @@ def read_lines(path: Path, what: str = "list") -> list[str]:
     """Non-empty, non-comment lines of a UTF-8 text file."""
     try:
         text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
+    except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"cannot read the {what} file {str(path)!r}: {e}") from e
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 

@@ -114,9 +114,10 @@ def train_transform(kind: str, pre: Preprocess, crop_scale: Sequence[float] = (0
 
 
 def eval_transform(pre: Preprocess) -> Callable:
-    """open_clip's evaluation preprocessing: resize the shorter side, centre crop, RGB, normalise."""
-    return T.Compose([T.Resize(pre.image_size, interpolation=_interpolation(pre.interpolation)),
-                      T.CenterCrop(pre.image_size), _to_rgb, T.ToTensor(), T.Normalize(pre.mean, pre.std)])
+    """open_clip's evaluation preprocessing (:func:`wiseft.models.eval_transform`) for ``pre``."""
+    from ..models import eval_transform as _eval_transform
+
+    return _eval_transform(pre.image_size, pre.mean, pre.std, interpolation=pre.interpolation)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,12 @@ global norm, cross-entropy with optional label smoothing. A global batch is ``mi
 accumulation steps``; see :mod:`wiseft.finetune.sampler` for the data order and
 :mod:`wiseft.finetune.state` for what a checkpoint holds.
 
+Hooks (used by the baselines, :mod:`wiseft.steps.baselines`): ``extra_loss(model)`` adds a term such as L2-SP's
+λ‖θ − θ_zero-shot‖² to every global batch's loss before backward; ``loss_fn(logits, labels, images)`` replaces the
+cross-entropy (e.g. distillation); ``on_step(model, step)`` runs after every optimizer step (e.g. a weight EMA);
+``callback_state`` names objects whose state is saved in every checkpoint (as safetensors, no pickle) and
+restored on resume, so a killed and resumed run ends with bitwise identical callback state too.
+
 Example:
     >>> from wiseft.profile import E2ECfg
     >>> result = finetune_e2e(classifier, train_set, E2ECfg(epochs=2, batch_size=64), "runs/x/train_e2e",
@@ -15,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -22,7 +29,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -35,11 +42,12 @@ from . import distributed as D
 from .augment import SeededDataset
 from .sampler import BatchPlan, MicroBatchSampler, derive_seed
 from .schedule import WarmupCosine
-from .state import TrainProgress, capture_rng, latest_state, list_states, load_latest, save_train_state
+from .state import (TrainProgress, capture_rng, check_extra_name, latest_state, list_states, load_latest,
+                    save_train_state)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["finetune_e2e", "E2EResult", "build_optimizer", "STATE_SUBDIR"]
+__all__ = ["finetune_e2e", "E2EResult", "build_optimizer", "STATE_SUBDIR", "Stateful"]
 
 #: checkpoints live in ``<out_dir>/state/step-*``; TensorBoard logs in ``<out_dir>/tensorboard``.
 STATE_SUBDIR = "state"
@@ -49,6 +57,17 @@ _RESUME_FREE = {"enabled", "log_every_steps", "tensorboard", "num_workers", "che
                 "eval_every_epoch", "micro_batch_size", "grad_checkpointing"}
 
 EvalFn = Callable[[torch.nn.Module, int], dict[str, Any]]
+ExtraLoss = Callable[[torch.nn.Module], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+OnStep = Callable[[torch.nn.Module, int], Any]
+
+
+class Stateful(Protocol):
+    """A training callback with resumable state (e.g. :class:`wiseft.baselines.WeightEMA`)."""
+
+    def state_dict(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]: ...
+
+    def load_state_dict(self, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None: ...
 
 
 @dataclass
@@ -83,14 +102,18 @@ def build_optimizer(params, cfg: E2ECfg) -> torch.optim.Optimizer:
     raise WiseftError(f"unknown optimizer {cfg.optimizer!r} (finetune.e2e.optimizer); use adamw, adam or sgd")
 
 
-def _settings(cfg: E2ECfg, seed: int, num_samples: int) -> dict[str, Any]:
-    return {"cfg": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUME_FREE},
-            "seed": seed, "num_samples": num_samples}
+def _settings(cfg: E2ECfg, seed: int, num_samples: int, tag: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = {"cfg": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _RESUME_FREE},
+           "seed": seed, "num_samples": num_samples}
+    if tag is not None:  # JSON round trip, so that it compares equal to the copy read back from trainer.json
+        out["tag"] = json.loads(json.dumps(tag))
+    return out
 
 
 def _check_resumable(saved: dict[str, Any], now: dict[str, Any], path: Path) -> None:
     diffs = [f"{k}: {saved['cfg'].get(k)!r} → {v!r}" for k, v in now["cfg"].items() if saved["cfg"].get(k) != v]
-    diffs += [f"{k}: {saved.get(k)!r} → {now[k]!r}" for k in ("seed", "num_samples") if saved.get(k) != now[k]]
+    diffs += [f"{k}: {saved.get(k)!r} → {now.get(k)!r}" for k in ("seed", "num_samples", "tag")
+              if saved.get(k) != now.get(k)]
     if diffs:
         raise CheckpointError(f"cannot resume from {path}: the run's settings changed ({'; '.join(diffs)}); "
                               f"resume with the original settings, or start over with resume=False")
@@ -99,7 +122,10 @@ def _check_resumable(saved: dict[str, Any], now: dict[str, Any], path: Path) -> 
 def finetune_e2e(model: torch.nn.Module, train_set: torch.utils.data.Dataset, cfg: E2ECfg,
                  out_dir: str | os.PathLike, *, device: str | torch.device = "cpu", seed: int = 0,
                  resume: bool = False, eval_fn: EvalFn | None = None, keep_last: int = 2,
-                 collate_fn: Callable | None = None, ddp_kwargs: dict[str, Any] | None = None) -> E2EResult:
+                 collate_fn: Callable | None = None, ddp_kwargs: dict[str, Any] | None = None,
+                 extra_loss: ExtraLoss | None = None, loss_fn: LossFn | None = None, on_step: OnStep | None = None,
+                 callback_state: Mapping[str, Stateful] | None = None,
+                 tag: dict[str, Any] | None = None) -> E2EResult:
     """Fine-tune every parameter of ``model`` on ``train_set`` with the paper's recipe.
 
     Under torchrun, call :func:`wiseft.finetune.distributed.init_distributed` first and pass its device; each
@@ -120,6 +146,18 @@ def finetune_e2e(model: torch.nn.Module, train_set: torch.utils.data.Dataset, cf
         keep_last: complete checkpoints kept on disk.
         collate_fn: passed to the DataLoader.
         ddp_kwargs: passed to ``DistributedDataParallel``.
+        extra_loss: ``extra_loss(model) -> scalar tensor`` on the unwrapped model, added once per global batch to
+            the loss before backward (on the last micro-batch; under DDP each process adds it and the gradients'
+            average is its gradient). The reported loss includes it.
+        loss_fn: ``loss_fn(logits, labels, images) -> scalar`` (the mean over the micro-batch) in place of the
+            cross-entropy; ``cfg.label_smoothing`` is then ignored. Logits arrive in float32.
+        on_step: ``on_step(model, step)`` after every optimizer step, on every process, under ``no_grad``, with
+            the unwrapped model and the number of optimizer steps taken so far (1 after the first).
+        callback_state: ``{name: object}`` with ``state_dict() -> (tensors, str metadata)`` and
+            ``load_state_dict(tensors, metadata)``; saved in every checkpoint as ``extra.<name>.safetensors``
+            and restored on resume (names: letters, digits, ``_``, ``-``).
+        tag: a JSON-able description of the hooks (``{"l2sp": 0.01}``); part of the run's settings, so resuming
+            with other hooks is refused like resuming with another learning rate.
 
     Returns:
         An :class:`E2EResult`.
@@ -129,7 +167,8 @@ def finetune_e2e(model: torch.nn.Module, train_set: torch.utils.data.Dataset, cf
             it stay untouched.
         CheckpointError: ``resume`` with a checkpoint written under different settings, or a damaged one.
     """
-    run = _Run(model, train_set, cfg, Path(out_dir), resolve_device(device), seed, keep_last, collate_fn)
+    run = _Run(model, train_set, cfg, Path(out_dir), resolve_device(device), seed, keep_last, collate_fn,
+               _Hooks(extra_loss, loss_fn, on_step, dict(callback_state or {})), tag)
     if resume:
         run.resume()
     else:
@@ -141,13 +180,24 @@ def finetune_e2e(model: torch.nn.Module, train_set: torch.utils.data.Dataset, cf
                      run.resumed_from)
 
 
+@dataclass
+class _Hooks:
+    extra_loss: ExtraLoss | None = None
+    loss_fn: LossFn | None = None
+    on_step: OnStep | None = None
+    state: dict[str, Stateful] = dataclasses.field(default_factory=dict)
+
+
 class _Run:
     """The state of one fine-tuning run: the model, its optimizer and schedule, the data plan and progress."""
 
     def __init__(self, model, train_set, cfg: E2ECfg, out_dir: Path, dev: torch.device, seed: int,
-                 keep_last: int, collate_fn):
+                 keep_last: int, collate_fn, hooks: _Hooks | None = None, tag: dict[str, Any] | None = None):
         self.model, self.train_set, self.cfg, self.out_dir, self.dev = model, train_set, cfg, out_dir, dev
         self.seed, self.keep_last, self.collate_fn = seed, keep_last, collate_fn
+        self.hooks = hooks or _Hooks()
+        for name in self.hooks.state:
+            check_extra_name(name)
         self.rank, self.world = D.get_rank(), D.get_world_size()
         self.main = self.rank == 0
         self.state_root = out_dir / STATE_SUBDIR
@@ -156,7 +206,7 @@ class _Run:
         self.total_steps = self.plan.steps_per_epoch * cfg.epochs
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)
-        self.settings = _settings(cfg, seed, len(train_set))
+        self.settings = _settings(cfg, seed, len(train_set), tag)
 
         model.to(dev)
         if cfg.grad_checkpointing:
@@ -188,6 +238,14 @@ class _Run:
         self.scheduler.load_state_dict(loaded.trainer["scheduler"])
         if loaded.trainer.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(loaded.trainer["scaler"])
+        for name, obj in self.hooks.state.items():
+            if name not in loaded.extra:
+                raise CheckpointError(f"{loaded.path} holds no state for the callback {name!r} (it was written by "
+                                      f"a run without it); start over with resume=False")
+            obj.load_state_dict(*loaded.extra[name])
+        ignored = sorted(set(loaded.extra) - set(self.hooks.state))
+        if ignored:
+            log.warning("%s holds callback state %s that this run does not use; ignored", loaded.path, ignored)
         self.progress, self.resumed_from = loaded.progress, loaded.path
         log.info("resuming from %s (epoch %d, step %d)", loaded.path, self.progress.epoch,
                  self.progress.global_step)
@@ -208,8 +266,9 @@ class _Run:
                        "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
                        "settings": self.settings, "world_size": self.world, "micro_batch": self.micro,
                        "steps_per_epoch": self.plan.steps_per_epoch, "total_steps": self.total_steps}
+            extra = {name: obj.state_dict() for name, obj in self.hooks.state.items()}
             save_train_state(self.state_root, model=self.model, optimizer=self.optimizer, progress=self.progress,
-                             rng_states=rng, trainer=trainer, keep_last=self.keep_last)
+                             rng_states=rng, trainer=trainer, keep_last=self.keep_last, extra=extra)
         D.barrier()
 
     # ------------------------------------------------------------------------------------------ training
@@ -291,6 +350,9 @@ class _Run:
                     f"look for broken images in this batch")
             self.optimizer_step()
             progress.global_step += 1
+            if self.hooks.on_step is not None:
+                with torch.no_grad():
+                    self.hooks.on_step(self.model, progress.global_step)
             progress.step_in_epoch = step_in_epoch + 1
             progress.epoch_loss_sum += loss
             progress.epoch_loss_steps += 1
@@ -313,7 +375,13 @@ class _Run:
                     logits = self.ddp_model(images)
                 # Mean over the micro-batch, divided by the accumulation steps; DDP averages over processes, so
                 # the gradient is that of the mean loss over the whole global batch.
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.label_smoothing) / accum
+                if self.hooks.loss_fn is None:
+                    loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.cfg.label_smoothing)
+                else:
+                    loss = self.hooks.loss_fn(logits.float(), labels, images)
+                loss = loss / accum
+                if self.hooks.extra_loss is not None and j == accum - 1:  # once per global batch
+                    loss = loss + self.hooks.extra_loss(self.model)
                 self.scaler.scale(loss).backward()
             loss_sum += loss.detach()
         return float(D.all_reduce_sum(loss_sum).item()) / self.world

@@ -3,7 +3,8 @@
 The head has the layout of the zero-shot head (``weight [C, D]``, ``bias [C]``) and, like it, L2-normalises the
 features first, so it can start from the zero-shot head (temperature folded into the weights) or at random, and
 drops back into an ``ImageClassifier`` unchanged. Regularisers: decoupled weight decay (AdamW), an L1 penalty
-``l1 · Σ|W|`` on the weights, and label smoothing.
+``l1 · Σ|W|`` on the weights, and label smoothing. The baselines add their own terms through ``extra_loss``
+(L2-SP toward the zero-shot head) and ``loss_fn`` (distillation from the zero-shot head's soft targets).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +70,10 @@ class LinearHead(torch.nn.Module):
 
 def train_linear(features: torch.Tensor, labels: torch.Tensor, hp: LCHparams, *,
                  init: tuple[torch.Tensor, torch.Tensor] | None = None, num_classes: int | None = None,
-                 normalize: bool = True, seed: int = 0, device: str | torch.device = "cpu") -> LinearHead:
+                 normalize: bool = True, seed: int = 0, device: str | torch.device = "cpu",
+                 extra_loss: Callable[[torch.nn.Module], torch.Tensor] | None = None,
+                 loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+                 ) -> LinearHead:
     """Fit a linear head on ``features`` with AdamW and a cosine schedule (no warm-up).
 
     Args:
@@ -80,6 +85,11 @@ def train_linear(features: torch.Tensor, labels: torch.Tensor, hp: LCHparams, *,
         normalize: L2-normalise features first (as the zero-shot head does).
         seed: seeds the random start and the order of the mini-batches.
         device: where to train.
+        extra_loss: ``extra_loss(head) -> scalar`` added to every batch's loss (e.g.
+            :func:`wiseft.baselines.lc_l2sp_penalty` with ``weight_name="weight"``).
+        loss_fn: ``loss_fn(logits, labels, features) -> scalar`` in place of the cross-entropy (e.g.
+            :class:`wiseft.baselines.DistillationLoss` with the zero-shot head as teacher); ``hp.label_smoothing``
+            is then ignored. ``features`` are the raw batch rows, as the head receives them.
 
     Returns:
         The trained head (on ``device``).
@@ -108,9 +118,14 @@ def train_linear(features: torch.Tensor, labels: torch.Tensor, hp: LCHparams, *,
             idx = order[b * hp.batch_size:(b + 1) * hp.batch_size]
             for group in opt.param_groups:
                 group["lr"] = warmup_cosine_lr(step, hp.lr, 0, total)
-            loss = F.cross_entropy(head(x[idx]), y[idx], label_smoothing=hp.label_smoothing)
+            if loss_fn is None:
+                loss = F.cross_entropy(head(x[idx]), y[idx], label_smoothing=hp.label_smoothing)
+            else:
+                loss = loss_fn(head(x[idx]), y[idx], x[idx])
             if hp.l1:
                 loss = loss + hp.l1 * head.weight.abs().sum()
+            if extra_loss is not None:
+                loss = loss + extra_loss(head)
             if not torch.isfinite(loss):
                 raise NumericsError(f"linear-classifier loss is {loss.item()} at step {step} (epoch {epoch + 1}) "
                                     f"with {hp}; lower the learning rate")

@@ -8,6 +8,8 @@ A checkpoint ``<root>/step-000001234/`` holds
 * ``rng.safetensors`` + ``rng.json``: torch CPU/CUDA generator states (uint8 tensors) and Python/NumPy states,
   one entry per process;
 * ``trainer.json``: epoch, step, data-order position, schedule, loss scaler, history and the run's settings;
+* ``extra.<name>.safetensors`` (optional): the state of a training callback (e.g. the weight EMAs of the
+  baselines), tensors plus string metadata in the safetensors header;
 * ``COMPLETE``: written last, listing every file with its size and SHA-256.
 
 The folder is assembled under a temporary name and renamed into place after the marker is written, so a
@@ -21,6 +23,7 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
@@ -37,11 +40,24 @@ from ..io import atomic_path, atomic_write_json, sha256_file
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainProgress", "state_dict_tensors", "capture_rng", "restore_rng", "save_train_state",
-           "list_states", "latest_state", "load_train_state", "load_latest", "LoadedState"]
+           "list_states", "latest_state", "load_train_state", "load_latest", "LoadedState", "ExtraState"]
 
 FORMAT = "wiseft-train-state/1"
 MARKER = "COMPLETE"
 PREFIX = "step-"
+EXTRA_PREFIX, EXTRA_SUFFIX = "extra.", ".safetensors"
+_EXTRA_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+#: A callback's resumable state: ``(tensors, metadata)`` with string metadata values, the form
+#: :meth:`wiseft.baselines.WeightEMA.state_dict` returns and ``load_state_dict`` takes.
+ExtraState = tuple[dict[str, torch.Tensor], dict[str, str]]
+
+
+def check_extra_name(name: str) -> str:
+    """A callback-state name must be a plain file-name component (it becomes ``extra.<name>.safetensors``)."""
+    if not isinstance(name, str) or not _EXTRA_NAME.match(name):
+        raise CheckpointError(f"training-state name {name!r}: use letters, digits, '_' and '-' only")
+    return name
 
 
 @dataclass
@@ -159,7 +175,7 @@ def _step_dir(root: Path, global_step: int) -> Path:
 
 def save_train_state(root: str | os.PathLike, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                      progress: TrainProgress, rng_states: list[dict[str, Any]], trainer: dict[str, Any],
-                     keep_last: int = 2) -> Path:
+                     keep_last: int = 2, extra: dict[str, ExtraState] | None = None) -> Path:
     """Write one complete checkpoint under ``root`` and prune older ones (call on rank 0 only).
 
     Args:
@@ -170,6 +186,8 @@ def save_train_state(root: str | os.PathLike, *, model: torch.nn.Module, optimiz
         rng_states: :func:`capture_rng` of every process, in rank order.
         trainer: JSON-able extras (schedule, loss scaler, the run's settings).
         keep_last: complete checkpoints to keep (older ones are deleted after this one is complete).
+        extra: callbacks' states by name, each ``(tensors, string metadata)``; written as
+            ``extra.<name>.safetensors`` and covered by the marker's hashes like every other file.
 
     Returns:
         The checkpoint folder.
@@ -187,6 +205,10 @@ def save_train_state(root: str | os.PathLike, *, model: torch.nn.Module, optimiz
                               ("rng", rng_tensors)):
             with atomic_path(tmp / f"{name}.safetensors") as p:
                 save_file(tensors, str(p))
+        for name, (tensors, meta) in (extra or {}).items():
+            with atomic_path(tmp / f"{EXTRA_PREFIX}{check_extra_name(name)}{EXTRA_SUFFIX}") as p:
+                save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(p),
+                          metadata={str(k): str(v) for k, v in meta.items()})
         atomic_write_json(tmp / "optimizer.json", opt_meta, indent=None)
         atomic_write_json(tmp / "rng.json", rng_meta, indent=None)
         atomic_write_json(tmp / "trainer.json", {"format": FORMAT, "progress": asdict(progress), **trainer})
@@ -246,7 +268,12 @@ def _verify(path: Path) -> dict[str, Any]:
         marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{path / MARKER}: unreadable checkpoint marker ({e}); delete {path}") from e
-    for name, info in marker.get("files", {}).items():
+    files = marker.get("files") if isinstance(marker, dict) else None
+    if not (isinstance(files, dict) and files and all(
+            isinstance(name, str) and "/" not in name and isinstance(info, dict) and isinstance(info.get("size"), int)
+            and isinstance(info.get("sha256"), str) for name, info in files.items())):
+        raise CheckpointError(f"{path / MARKER}: damaged checkpoint marker (no valid file list); delete {path}")
+    for name, info in files.items():
         f = path / name
         if not f.is_file() or f.stat().st_size != info["size"] or sha256_file(f) != info["sha256"]:
             raise CheckpointError(f"{f}: missing, truncated or altered since it was written; delete {path} "
@@ -264,6 +291,8 @@ class LoadedState:
     model: dict[str, torch.Tensor]
     optimizer: tuple[dict[str, torch.Tensor], dict[str, Any]]
     rng: tuple[dict[str, torch.Tensor], dict[str, Any]]
+    #: callbacks' states by name (``extra.<name>.safetensors``): ``(tensors, metadata)``.
+    extra: dict[str, ExtraState] = field(default_factory=dict)
 
     def apply(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, rank: int = 0,
               restore_random: bool = True) -> None:
@@ -293,12 +322,17 @@ def load_train_state(path: str | os.PathLike) -> LoadedState:
         model = load_file(str(path / "model.safetensors"))
         opt_tensors = load_file(str(path / "optimizer.safetensors"))
         rng_tensors = load_file(str(path / "rng.safetensors"))
+        extra = {}
+        for f in sorted(path.glob(f"{EXTRA_PREFIX}*{EXTRA_SUFFIX}")):
+            with safe_open(str(f), framework="pt") as fh:
+                meta = dict(fh.metadata() or {})
+            extra[f.name[len(EXTRA_PREFIX):-len(EXTRA_SUFFIX)]] = (load_file(str(f)), meta)
     except (OSError, ValueError, SafetensorError) as e:
         raise CheckpointError(f"{path}: cannot read the training state ({e}); delete the folder") from e
     if trainer.get("format") != FORMAT:
         raise CheckpointError(f"{path}: unknown training-state format {trainer.get('format')!r}")
     progress = TrainProgress(**trainer.pop("progress"))
-    return LoadedState(path, progress, trainer, model, (opt_tensors, opt_meta), (rng_tensors, rng_meta))
+    return LoadedState(path, progress, trainer, model, (opt_tensors, opt_meta), (rng_tensors, rng_meta), extra)
 
 
 def load_latest(root: str | os.PathLike) -> LoadedState | None:

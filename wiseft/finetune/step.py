@@ -38,11 +38,16 @@ MODES = ("e2e", "lc", "kshot")
 
 
 # ------------------------------------------------------------------------- adapters to sibling modules
-def _zeroshot_classifier(profile: Profile, classnames: list[str], device: torch.device) -> torch.nn.Module:
-    from ..zeroshot import build_zeroshot_classifier
+def _zeroshot_classifier(ctx, classnames: list[str], device: torch.device) -> torch.nn.Module:
+    """θ_0: the run's zero-shot checkpoint (built and saved first if the zero-shot step has not run), so that
+    fine-tuning starts from exactly the weights every sweep interpolates from."""
+    from ..steps.zeroshot import build_zeroshot
 
-    return build_zeroshot_classifier(profile.model.name, profile.model.pretrained, classnames, profile.templates,
-                                     device)
+    classifier = build_zeroshot(ctx)
+    if list(classifier.info.classnames) != list(classnames):
+        raise WiseftError(f"the zero-shot checkpoint in {ctx.checkpoints_dir} was built for other classes than "
+                          f"{ctx.profile.data.reference!r}; rerun the zero-shot step (--force)")
+    return classifier.to(device)
 
 
 def _reference_set(profile: Profile) -> torch.utils.data.Dataset:
@@ -72,6 +77,10 @@ class WithTransform(torch.utils.data.Dataset):
     @property
     def samples(self):
         return getattr(self.base, "samples", None)
+
+    @property
+    def files(self):
+        return getattr(self.base, "files", None)
 
     @property
     def targets(self):
@@ -146,7 +155,7 @@ def _run_e2e(ctx, profile: Profile, info: D.DistInfo, resume: bool, variant: str
         log.info("finetune.e2e.enabled is false; skipping end-to-end fine-tuning")
         return {}
     base = _reference_set(profile)
-    classifier = _zeroshot_classifier(profile, list(base.classnames), info.device)
+    classifier = _zeroshot_classifier(ctx, list(base.classnames), info.device)
     train_set = WithTransform(base, train_transform(cfg.augmentation, preprocess_of(classifier), cfg.crop_scale))
     result = finetune_e2e(classifier, train_set, cfg, ctx.checkpoints_dir / f"train_e2e{suffix}",
                           device=info.device, seed=profile.seed, resume=resume)
@@ -164,7 +173,7 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
         log.info("finetune.lc.enabled is false; skipping the linear classifier")
         return {}
     base = _reference_set(profile)
-    classifier = _zeroshot_classifier(profile, list(base.classnames), device)
+    classifier = _zeroshot_classifier(ctx, list(base.classnames), device)
     feats = _features(profile, classifier, base, device)
     head = _head(classifier)
     init = (head.weight.detach().cpu(), head.bias.detach().cpu())
@@ -175,9 +184,10 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
         runs = [(k, kshot_indices(feats.labels, k, profile.seed, num_classes=init[0].shape[0])) for k in cfg.shots]
     else:
         runs = [(None, None)]
+    heldout = _heldout_features(profile, classifier, device)
     for k, idx in runs:
         if idx is None:
-            result = search_linear(x, y, cfg, init=init, seed=profile.seed, device=device)
+            result = search_linear(x, y, cfg, init=init, heldout=heldout, seed=profile.seed, device=device)
         else:
             # Hyperparameters of a k-shot fit are chosen on held-out training images outside its k-shot subset.
             rest = np.setdiff1d(np.arange(len(feats)), idx)
@@ -198,12 +208,25 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
     return summary
 
 
+def _heldout_features(profile: Profile, classifier: torch.nn.Module, device: torch.device
+                      ) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Features of the reference's own held-out split (registry ``heldout_split``), when it has one; otherwise
+    ``None`` and the search carves ``finetune.lc.heldout_fraction`` out of the training set."""
+    from ..datasets import create_train_set, get_dataset_cfg
+
+    split = get_dataset_cfg(profile.data.reference).get("heldout_split")
+    if not split:
+        return None
+    base = create_train_set(profile.data.reference, _root(profile), None, split)
+    return _features(profile, classifier, base, device, split=split).tensors()
+
+
 def _features(profile: Profile, classifier: torch.nn.Module, base: torch.utils.data.Dataset,
-              device: torch.device) -> FeatureSet:
+              device: torch.device, split: str = "train") -> FeatureSet:
     pre = preprocess_of(classifier)
     encoder = _encoder(classifier)
     dataset = WithTransform(base, eval_transform(pre))
-    dataset_id = dataset_fingerprint(dataset, profile.data.reference, "train", {"root": str(_root(profile))})
+    dataset_id = dataset_fingerprint(dataset, profile.data.reference, split, {"root": str(_root(profile))})
     return cached_features(encoder, dataset, cache_dir=cache_dir(), dataset_id=dataset_id,
                            preprocess={**pre.describe(), "transform": "eval"}, batch_size=profile.eval.batch_size,
                            num_workers=profile.eval.num_workers, device=device, precision=profile.eval.precision)

@@ -35,10 +35,17 @@ def read_marker(steps_dir: Path, step: str) -> dict[str, Any] | None:
         return None
     try:
         marker = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 at all
         log.warning("%s: unreadable done-marker (%s); the step will run again", path, e)
         return None
-    return marker if isinstance(marker, dict) and marker.get("format") == MARKER_FORMAT else None
+    if not isinstance(marker, dict) or marker.get("format") != MARKER_FORMAT:
+        return None
+    outputs = marker.get("outputs", [])
+    if not (isinstance(marker.get("fingerprint"), str) and isinstance(marker.get("notebook", ""), str)
+            and isinstance(outputs, list) and all(isinstance(o, str) for o in outputs)):
+        log.warning("%s: damaged done-marker; the step will run again", path)
+        return None
+    return marker
 
 
 def remove_marker(steps_dir: Path, step: str) -> None:

@@ -1,0 +1,24 @@
+"""nbval runs these notebooks (`pytest --nbval-lax notebooks`, see scripts/run_tests.sh) in pipeline order.
+
+Each notebook reads what the steps before it wrote to `runs/mini`, so the order matters. pytest collects files
+alphabetically (files and folders together), which already puts 01–05 first, but `course/` would come before
+`figures/` and the figures would run as fig1, fig10, fig11, …; the hook below sorts the notebooks into the order
+of `wiseft/pipeline/steps.yaml`, then the course.
+"""
+
+from pathlib import Path
+
+from wiseft.pipeline.notebooks import COURSE_STUDENT, pipeline_rank
+
+HERE = Path(__file__).resolve().parent
+
+# The students' copy of the assignment raises NotImplementedError where they write code: not run by nbval.
+collect_ignore = [COURSE_STUDENT]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Sort the notebooks' cells by the notebook's pipeline position (stable: cells keep their order)."""
+    slots = [i for i, item in enumerate(items) if HERE in Path(str(item.path)).resolve().parents]
+    ordered = sorted((items[i] for i in slots), key=lambda item: pipeline_rank(item.path, HERE))
+    for slot, item in zip(slots, ordered):
+        items[slot] = item

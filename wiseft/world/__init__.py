@@ -1,0 +1,216 @@
+"""The embedded offline world: a laptop-scale replica of the paper's setting, and its small CLIP.
+
+Ten digit classes drawn from material inside installed packages (matplotlib's fonts, scikit-learn's handwritten
+digits, pen strokes drawn with PIL): a broad image–caption set for contrastive pretraining, a narrow reference task
+(``world-print``: clean printed digits, black on white) and six shifts of it. A small open_clip CLIP
+(``wiseft-mini-clip``) is pretrained on the pairs in a few CPU minutes. Both are cached by content hash, so they are
+built once per setting. Importing this package registers the model config with open_clip.
+
+Example:
+    >>> import open_clip
+    >>> from wiseft.world import ensure_world, resolve_world_pretrained
+    >>> root = ensure_world("mini")                          # draws ~43k images once (about a minute)
+    >>> weights = resolve_world_pretrained("world:mini")     # pretrains once (a few minutes on 2 cores)
+    >>> model, _, preprocess = open_clip.create_model_and_transforms("wiseft-mini-clip", pretrained=str(weights))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+from importlib import resources
+from pathlib import Path
+
+from .build import REFERENCE_DATASET, WorldSpec, build_world, class_dir_names, world_dir, world_hash
+from .pretrain import PretrainSpec, pretrain_clip, save_pretrained, zero_shot_accuracy
+from .worlds import (WORLD_PREFIX, check_world_tag, classnames, get_world_cfg, list_worlds, parse_world_tag,
+                     templates, world_datasets)
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MODEL_NAME", "WORLD_PREFIX", "WorldSpec", "PretrainSpec", "register_model_configs", "list_worlds",
+           "get_world_cfg", "world_spec", "pretrain_spec", "ensure_world", "ensure_pretrained", "pretrained_path",
+           "resolve_world_pretrained", "world_root", "parse_world_tag", "check_world_tag", "classnames", "templates",
+           "world_datasets", "class_dir_names", "world_hash"]
+
+#: the open_clip model config of the world's CLIP.
+MODEL_NAME = "wiseft-mini-clip"
+#: the world this process prepared (JSON: name, folder, weights). An environment variable, so that processes
+#: started afterwards (papermill kernels of a ``wiseft run``) find the same world as the run that drew it.
+ACTIVE_ENV = "WISEFT_WORLD_ACTIVE"
+
+
+def _active() -> dict:
+    try:
+        state = json.loads(os.environ.get(ACTIVE_ENV) or "{}")
+    except ValueError:
+        log.warning("ignoring $%s: not JSON", ACTIVE_ENV)
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _remember(**items) -> None:
+    state = _active()
+    if items.get("name") != state.get("name"):
+        state = {}
+    state.update({k: str(v) for k, v in items.items()})
+    os.environ[ACTIVE_ENV] = json.dumps(state)
+
+
+def register_model_configs() -> None:
+    """Register ``wiseft-mini-clip`` with open_clip (idempotent)."""
+    import open_clip
+
+    if MODEL_NAME in open_clip.list_models():
+        return
+    with resources.as_file(resources.files("wiseft.world").joinpath(f"{MODEL_NAME}.json")) as path:
+        open_clip.add_model_config(Path(path))
+
+
+def world_spec(name: str = "mini", seed: int | None = None) -> WorldSpec:
+    """The generator settings of packaged world ``name``, with an optional seed override."""
+    spec = WorldSpec.from_dict(get_world_cfg(name)["world"], where=f"worlds.yaml: {name}.world")
+    return spec if seed is None else dataclasses.replace(spec, seed=seed)
+
+
+def pretrain_spec(name: str = "mini", seed: int | None = None) -> PretrainSpec:
+    """The pretraining settings of packaged world ``name``, with an optional seed override."""
+    spec = PretrainSpec.from_dict(get_world_cfg(name)["pretrain"], where=f"worlds.yaml: {name}.pretrain")
+    return spec if seed is None else dataclasses.replace(spec, seed=seed)
+
+
+def _root(root: str | os.PathLike | None) -> Path:
+    from ..paths import cache_dir
+
+    return Path(root).expanduser() if root is not None else cache_dir() / "world"
+
+
+def ensure_world(name: str = "mini", *, seed: int | None = None, root: str | os.PathLike | None = None,
+                 workers: int = 1, spec: WorldSpec | None = None) -> Path:
+    """The folder of a built world, drawing it first if it is not cached.
+
+    Args:
+        name: packaged world (``mini``, ``tiny``); ignored when ``spec`` is given.
+        seed: overrides the world's seed (another seed is another world, cached separately).
+        root: folder holding built worlds (default ``<cache>/world``).
+        workers: processes drawing images (the images do not depend on it).
+        spec: explicit generator settings (tests, experiments).
+
+    Raises:
+        ProfileError: for an unknown world name.
+    """
+    if spec is None:
+        spec = world_spec(name, seed)
+    folder = build_world(spec, _root(root), workers=workers)
+    _remember(name=name, folder=folder)
+    return folder
+
+
+def world_root() -> Path:
+    """The folder of the active world (the dataset registry's ``root: world``).
+
+    That is the world last drawn or found by :func:`ensure_world` in this process or in the process that started
+    it (``$WISEFT_WORLD_ACTIVE``), else the folder of the default ``mini`` world, which may not exist yet
+    (``python data_prep/build_world.py`` draws it). Nothing is built here.
+    """
+    folder = _active().get("folder")
+    if folder:
+        return Path(folder)
+    return world_dir(world_spec("mini"), _root(None))
+
+
+def _model_key(wspec: WorldSpec, pspec: PretrainSpec, device_type: str) -> str:
+    import open_clip
+    import timm
+    import torch
+
+    from ..io import stable_hash
+
+    register_model_configs()
+    config = open_clip.get_model_config(pspec.model_name)
+    code = resources.files("wiseft.world").joinpath("pretrain.py").read_bytes()
+    import hashlib
+
+    return stable_hash({"world": world_hash(wspec), "pretrain": dataclasses.asdict(pspec), "config": config,
+                        "code": hashlib.sha256(code).hexdigest(), "device": device_type,
+                        "versions": [torch.__version__, open_clip.__version__, timm.__version__]})
+
+
+def pretrained_path(name: str = "mini", *, seed: int | None = None, root: str | os.PathLike | None = None,
+                    device: str = "cpu", world: WorldSpec | None = None, pretrain: PretrainSpec | None = None) -> Path:
+    """Where the pretrained weights of a world live (whether or not they exist yet)."""
+    from ..device import resolve_device
+
+    wspec = world if world is not None else world_spec(name, seed)
+    pspec = pretrain if pretrain is not None else pretrain_spec(name, seed)
+    key = _model_key(wspec, pspec, resolve_device(device).type)
+    return _root(root) / "models" / f"{pspec.model_name}-{key}.safetensors"
+
+
+def ensure_pretrained(name: str = "mini", *, seed: int | None = None, root: str | os.PathLike | None = None,
+                      device: str = "cpu", workers: int = 1, world: WorldSpec | None = None,
+                      pretrain: PretrainSpec | None = None) -> Path:
+    """The safetensors file of a world's pretrained CLIP, building the world and pretraining first if needed.
+
+    Args:
+        name: packaged world (``mini``, ``tiny``); ignored for the parts given as ``world`` / ``pretrain``.
+        seed: overrides both the world's and the pretraining's seed.
+        root: folder holding built worlds and models (default ``<cache>/world``).
+        device: where to pretrain; only ``"cpu"`` repeats bit for bit (and is part of the cache key).
+        workers: processes drawing the world's images.
+        world, pretrain: explicit settings (tests, experiments).
+
+    Returns:
+        Path of ``<model>-<hash>.safetensors``; ``<model>-<hash>.json`` beside it holds the provenance.
+
+    Raises:
+        ProfileError: for an unknown world name.
+    """
+    wspec = world if world is not None else world_spec(name, seed)
+    pspec = pretrain if pretrain is not None else pretrain_spec(name, seed)
+    path = pretrained_path(name, seed=seed, root=root, device=device, world=wspec, pretrain=pspec)
+    if path.is_file() and path.with_suffix(".json").is_file():
+        log.debug("reusing the pretrained world CLIP at %s", path)
+        _remember(name=name, folder=world_dir(wspec, _root(root)), weights=path)
+        return path
+    folder = build_world(wspec, _root(root), workers=workers)
+    log.info("pretraining the world CLIP (%s, %d steps of %d pairs); this happens once per setting",
+             pspec.model_name, pspec.steps, pspec.batch_size)
+    model, stats = pretrain_clip(folder, pspec, device=device)
+    zs = zero_shot_accuracy(model, folder, REFERENCE_DATASET, "val", pspec.model_name)
+    log.info("pretrained in %.0f s (%.0f CPU s); zero-shot top-1 on %s/val: %.1f%%",
+             stats["wall_seconds"], stats["cpu_seconds"], REFERENCE_DATASET, 100 * zs)
+    pp = model.visual.preprocess_cfg
+    sidecar = {"format": "wiseft-world-clip", "model_name": pspec.model_name, "world": name,
+               "world_hash": folder.name, "world_spec": dataclasses.asdict(wspec),
+               "pretrain_spec": dataclasses.asdict(pspec), "stats": stats,
+               "zero_shot_val_top1": round(zs, 5), "image_size": wspec.image_size,
+               "normalization": {"mean": list(pp["mean"]), "std": list(pp["std"])},
+               "classnames": classnames(), "templates": templates(),
+               "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    save_pretrained(model, path, sidecar)
+    _remember(name=name, folder=folder, weights=path)
+    return path
+
+
+def resolve_world_pretrained(tag: str, **kwargs) -> Path:
+    """Resolve a ``pretrained: world:<name>`` tag to its weights file, building the world and model if missing.
+
+    Without keyword arguments, the weights this process (or its parent ``wiseft run``) prepared for that world
+    are used, so a profile's ``world:`` overrides (seed, root) carry over; otherwise the keyword arguments go to
+    :func:`ensure_pretrained` (``root``, ``device``, ``workers``, ``seed``).
+
+    Raises:
+        ProfileError: if ``tag`` is not ``world:<name>`` with a known name (the message lists the known worlds).
+    """
+    name = parse_world_tag(tag)
+    active = _active()
+    if not kwargs and active.get("name") == name and active.get("weights") and Path(active["weights"]).is_file():
+        return Path(active["weights"])
+    return ensure_pretrained(name, **kwargs)
+
+
+register_model_configs()
