@@ -273,3 +273,26 @@ def test_load_run_results_concatenates_suite_members(tmp_path):
     both = load_run_results(tmp_path, ["transfer-cifar10", "transfer-dtd"])
     assert set(both["dataset"]) == {"cifar10", "dtd"}
     assert get_figure("table2").requires(both) is None
+
+
+def test_headline_by_hand(df):
+    table = T.headline(df)
+    assert list(table.index) == ["E2E", "LC"]
+    for mode in ("e2e", "lc"):
+        ref = np.array([100 * S.acc(S.REF, mode, a) for a in S.ALPHAS])
+        shift = np.array([100 * np.mean([S.acc(d, mode, a) for d in S.SHIFTS]) for a in S.ALPHAS])
+        avg = (ref + shift) / 2
+        row = table.loc[mode.upper()]
+        assert row["ref gain"] == pytest.approx(ref[-1] - ref[0])
+        best = int(np.argmax(avg))
+        assert row["best α"] == f"{S.ALPHAS[best]:g}"
+        assert row["margin over ends"] == pytest.approx(avg[best] - max(avg[0], avg[-1]))
+        near = [i for i in range(len(S.ALPHAS)) if ref[i] >= ref[-1] - 1.0]
+        calm = max(near, key=lambda i: shift[i])
+        assert row["no-cost α"] == f"{S.ALPHAS[calm]:g}"
+        assert row["no-cost shift gain"] == pytest.approx(shift[calm] - shift[-1])
+        assert row["no-cost ref change"] >= -1.0
+    # a stricter tolerance can only keep α closer to the fine-tuned end, never a larger shift gain
+    strict = T.headline(df, ref_tolerance=0.0)
+    assert (strict["no-cost shift gain"] <= table["no-cost shift gain"] + 1e-9).all()
+    assert "| E2E |" in T.to_markdown(table)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import data as D
 
-__all__ = ["run_numbers", "table1", "sweep_table", "table6", "table2", "to_markdown", "requires_table1",
+__all__ = ["run_numbers", "table1", "sweep_table", "headline", "table6", "table2", "to_markdown", "requires_table1",
            "requires_sweep_table"]
 
 _NUMBER_COLUMNS = ["method", "mode", "alpha", "dataset", "metric", "value"]
@@ -147,6 +147,40 @@ def sweep_table(df: pd.DataFrame, mode: str = "e2e") -> pd.DataFrame:
     table = (100 * curve.set_index("alpha")[cols]).astype(float)
     table.index.name = "α"
     table.attrs["notes"] = [f"WiSE-FT {mode.upper()}: θ_α = (1−α)·θ_zero-shot + α·θ_fine-tuned"]
+    return table
+
+
+def headline(df: pd.DataFrame, *, ref_tolerance: float = 1.0) -> pd.DataFrame:
+    """The paper's claims about one run, per fine-tuning mode, as numbers (percentage points).
+
+    Columns: zero-shot and fine-tuned reference accuracy and the gain between them; the best α on the mean of
+    the reference and the average shift (the ``avg`` column) and how far it beats the better endpoint (α = 0 or
+    1); and "robustness at no cost": the α with the largest average-shift gain over the fine-tuned model among
+    those within ``ref_tolerance`` points of it on the reference, and that gain. ``wiseft run`` readers check the
+    WiSE-FT result here without reading a whole sweep. The α columns are text (``"0.45"``), so the one-decimal
+    Markdown of the numbers does not round them.
+    """
+    st = D.settings_table(df)
+    ref = st.attrs["reference"]
+    rows = {}
+    for mode in D.modes_with_sweep(st):
+        curve = D.sweep(st, mode)
+        r, shift, avg = (100 * curve[c].to_numpy(dtype=float) for c in (ref, D.AVG_SHIFTS, D.AVG))
+        alphas = curve["alpha"].to_numpy(dtype=float)
+        zero, one = int(np.argmin(alphas)), int(np.argmax(alphas))
+        best = int(np.nanargmax(avg))
+        near = np.flatnonzero(r >= r[one] - ref_tolerance)
+        calm = int(near[np.nanargmax(shift[near] - shift[one])])
+        rows[mode.upper()] = {
+            "zero-shot ref": r[zero], "fine-tuned ref": r[one], "ref gain": r[one] - r[zero],
+            "best α": f"{alphas[best]:g}", "best avg": avg[best], "margin over ends": avg[best] - max(avg[zero], avg[one]),
+            "no-cost α": f"{alphas[calm]:g}", "no-cost shift gain": shift[calm] - shift[one],
+            "no-cost ref change": r[calm] - r[one]}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "mode"
+    table.attrs["notes"] = [
+        f"best α maximises the mean of {D.display_name(ref)} and the average shift; no-cost α: the largest "
+        f"average-shift gain over the fine-tuned model within {ref_tolerance:g} pp of it on {D.display_name(ref)}"]
     return table
 
 

@@ -130,7 +130,7 @@ where the profile asks for them: the **output-space ensemble** of the endpoints'
 code's `--fisher`). The α values of `interpolation.keep` are also written as checkpoints. Then the WiSE-FT curves of
 the fine-tuning variants (Fig. 3) and of the k-shot classifiers (Fig. 17)."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.figures.tables import sweep_table, table1\n"
+        ("code", "from wiseft.figures.tables import headline, sweep_table, table1\n"
                  "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
                  "from wiseft.steps import run_interpolation, run_kshot_sweeps, run_variant_sweeps"),
         ("params", PARAMETERS),
@@ -147,6 +147,11 @@ the fine-tuning variants (Fig. 3) and of the k-shot classifiers (Fig. 17)."""),
 chosen to maximise that column, as in the paper's caption (the chosen α are listed under the table)."""),
         ("code", "results = run_results(ctx)"),
         ("code", f"{CHECK}\nprint(markdown(table1(results), title='Table 1 layout (%)'))"),
+        ("md", """\
+**The headline**, per fine-tuning mode (percentage points): the reference gain of fine-tuning; the best α on the
+mean of the reference and the average shift, and how much it beats the better endpoint; and *robustness at no
+cost*, the largest average-shift gain over the fine-tuned model among the α within 1 pp of it on the reference."""),
+        ("code", f"{CHECK}\nprint(markdown(headline(results), title='WiSE-FT headline (pp)'))"),
         ("md", "**Tables 4 and 5 layout**: every α of the sweep, end-to-end fine-tuning, then the linear classifier."),
         ("code", f"{CHECK}\nprint(markdown(sweep_table(results, 'e2e'), title='WiSE-FT sweep, E2E (%)'))"),
         ("code", f"{CHECK}\nprint(markdown(sweep_table(results, 'lc'), title='WiSE-FT sweep, LC (%)'))"),
