@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import pickle
@@ -227,8 +228,8 @@ def ensure_model_config(model_name: str) -> None:
 
     if open_clip.get_model_config(model_name) is not None:
         return
-    try:  # the embedded world registers its small CLIP configs with open_clip when imported
-        importlib.import_module(f"{__package__}.world")
+    try:  # the embedded world's small CLIP configs
+        importlib.import_module(f"{__package__}.world").register_model_configs()
     except ModuleNotFoundError as e:
         if e.name != f"{__package__}.world":  # a broken world import is a real error; only absence is fine
             raise
@@ -274,7 +275,8 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir,
                                        force_preprocess_cfg=force)
     else:
-        model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
+        with _quiet_random_init(kind == "file"):  # the file's weights replace the random ones just below
+            model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
         if kind == "file":
             _load_clip_weights(model, read_weights_file(value), Path(value))
             log.info("loaded %s weights from %s", model_name, value)
@@ -291,6 +293,25 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         mean=tuple(float(m) for m in pp.mean), std=tuple(float(s) for s in pp.std),
         image_size=(int(size[0]), int(size[1])),
     )
+
+
+class _DropRandomInitWarning(logging.Filter):
+    """open_clip warns on the root logger that a model built without a tag is random."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("No pretrained weights loaded")
+
+
+@contextlib.contextmanager
+def _quiet_random_init(active: bool):
+    """Drop that warning while ``active``: when weights from a file follow, it would be false."""
+    quiet = _DropRandomInitWarning()
+    if active:
+        logging.getLogger().addFilter(quiet)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeFilter(quiet)
 
 
 def eval_transform(image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float],

@@ -43,6 +43,11 @@ def add_datasets(path: Path) -> str | None:
 
 def check_model(name: str, pretrained: str | None) -> str | None:
     """``None`` if open_clip (or the offline world) knows ``name`` and ``pretrained`` can be resolved."""
+    if pretrained is not None and pretrained.startswith("world:"):
+        from . import world
+
+        if name == world.MODEL_NAME:  # the world's own model: no need to import open_clip (seconds) to know it
+            return world.check_world_tag(pretrained)
     import open_clip
 
     from .errors import WiseftError

@@ -42,7 +42,8 @@ def world_settings(profile: Profile) -> dict[str, Any] | None:
     """The offline world a profile needs, or ``None`` when its model is not ``world:<name>``.
 
     Returns:
-        ``name`` (the world), ``seed``, ``root``, ``workers`` and ``pretrain_device``, read from the profile's
+        ``name`` (the world), ``seed``, ``root``, ``workers``, ``pretrain_device`` and ``packaged_weights``,
+        read from the profile's
         ``world`` section (a mapping or a settings object; missing keys take the world's defaults).
     """
     pretrained = profile.model.pretrained or ""
@@ -55,7 +56,8 @@ def world_settings(profile: Profile) -> dict[str, Any] | None:
         return default if value is None else value
 
     return {"name": get("name", pretrained[len(_WORLD_PREFIX):]), "seed": get("seed"), "root": get("root"),
-            "workers": int(get("workers", 1)), "pretrain_device": get("pretrain_device", "cpu")}
+            "workers": int(get("workers", 1)), "pretrain_device": get("pretrain_device", "cpu"),
+            "packaged_weights": bool(get("packaged_weights", True))}
 
 
 def _world_module():
@@ -93,7 +95,7 @@ def prepare_world(profile: Profile) -> dict[str, Any] | None:
     log.info("making sure the offline world %r exists (drawn once, then cached)", name)
     folder = world.ensure_world(name, seed=seed, root=root, workers=workers)
     weights = world.ensure_pretrained(name, seed=seed, root=root, device=settings["pretrain_device"],
-                                      workers=workers)
+                                      workers=workers, packaged=settings["packaged_weights"])
     return {"world": name, "folder": Path(folder), "weights": Path(weights)}
 
 

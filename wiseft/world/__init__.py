@@ -3,14 +3,15 @@
 Ten digit classes drawn from material inside installed packages (matplotlib's fonts, scikit-learn's handwritten
 digits, pen strokes drawn with PIL): a broad image–caption set for contrastive pretraining, a narrow reference task
 (``world-print``: clean printed digits, black on white) and six shifts of it. A small open_clip CLIP
-(``wiseft-mini-clip``) is pretrained on the pairs in a few CPU minutes. Both are cached by content hash, so they are
-built once per setting. Importing this package registers the model config with open_clip.
+(``wiseft-mini-clip``) is pretrained on the pairs in about 7 CPU minutes (wiseft ships the ``mini`` result, see
+:func:`ensure_pretrained`). Both are cached by content hash, so they are built once per setting. Importing this
+package after open_clip registers the model config with open_clip; otherwise :func:`register_model_configs` does.
 
 Example:
     >>> import open_clip
     >>> from wiseft.world import ensure_world, resolve_world_pretrained
     >>> root = ensure_world("mini")                          # draws ~43k images once (about a minute)
-    >>> weights = resolve_world_pretrained("world:mini")     # pretrains once (a few minutes on 2 cores)
+    >>> weights = resolve_world_pretrained("world:mini")     # the shipped weights, or pretrains once (~7 min)
     >>> model, _, preprocess = open_clip.create_model_and_transforms("wiseft-mini-clip", pretrained=str(weights))
 """
 
@@ -20,6 +21,7 @@ import dataclasses
 import json
 import logging
 import os
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -152,8 +154,13 @@ def pretrained_path(name: str = "mini", *, seed: int | None = None, root: str | 
 
 def ensure_pretrained(name: str = "mini", *, seed: int | None = None, root: str | os.PathLike | None = None,
                       device: str = "cpu", workers: int = 1, world: WorldSpec | None = None,
-                      pretrain: PretrainSpec | None = None) -> Path:
+                      pretrain: PretrainSpec | None = None, packaged: bool = True) -> Path:
     """The safetensors file of a world's pretrained CLIP, building the world and pretraining first if needed.
+
+    wiseft ships the ``mini`` world's CLIP (``wiseft/world/weights/``, made by ``python data_prep/build_world.py``):
+    when a shipped file has the very name this setting would get (its name hashes the world, the pretraining
+    settings and code, the device type and the torch/open_clip/timm versions), it is copied into the cache
+    instead of pretraining again, which takes about 7 minutes on 2 cores.
 
     Args:
         name: packaged world (``mini``, ``tiny``); ignored for the parts given as ``world`` / ``pretrain``.
@@ -162,6 +169,7 @@ def ensure_pretrained(name: str = "mini", *, seed: int | None = None, root: str 
         device: where to pretrain; only ``"cpu"`` repeats bit for bit (and is part of the cache key).
         workers: processes drawing the world's images.
         world, pretrain: explicit settings (tests, experiments).
+        packaged: use a shipped file of the same setting when there is one; ``False`` always pretrains here.
 
     Returns:
         Path of ``<model>-<hash>.safetensors``; ``<model>-<hash>.json`` beside it holds the provenance.
@@ -172,6 +180,8 @@ def ensure_pretrained(name: str = "mini", *, seed: int | None = None, root: str 
     wspec = world if world is not None else world_spec(name, seed)
     pspec = pretrain if pretrain is not None else pretrain_spec(name, seed)
     path = pretrained_path(name, seed=seed, root=root, device=device, world=wspec, pretrain=pspec)
+    if not (path.is_file() and path.with_suffix(".json").is_file()) and packaged:
+        _install_packaged(path)
     if path.is_file() and path.with_suffix(".json").is_file():
         log.debug("reusing the pretrained world CLIP at %s", path)
         _remember(name=name, folder=world_dir(wspec, _root(root)), weights=path)
@@ -196,6 +206,44 @@ def ensure_pretrained(name: str = "mini", *, seed: int | None = None, root: str 
     return path
 
 
+#: where the pretrained world CLIPs that ship with wiseft lie (``<model>-<hash>.safetensors`` + ``.json``)
+PACKAGED_WEIGHTS = "weights"
+
+
+def packaged_weights_dir() -> Path:
+    """The folder of the shipped pretrained world CLIPs inside the installed package."""
+    return Path(str(resources.files("wiseft.world").joinpath(PACKAGED_WEIGHTS)))
+
+
+def _install_packaged(path: Path) -> bool:
+    """Copy the shipped weights named like ``path`` (and their sidecar) into the cache, checking their sha256.
+
+    Returns ``False`` when nothing of that name ships (another seed, device or library version); a shipped file
+    whose checksum does not match its sidecar raises :class:`CheckpointError` rather than being used.
+    """
+    import shutil
+
+    from ..errors import CheckpointError
+    from ..io import atomic_path, atomic_write_json, sha256_file
+
+    source = packaged_weights_dir() / path.name
+    sidecar = source.with_suffix(".json")
+    if not (source.is_file() and sidecar.is_file()):
+        return False
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    digest = sha256_file(source)
+    if meta.get("tensors_sha256") != digest:
+        raise CheckpointError(f"{source}: sha256 {digest} does not match {sidecar.name} "
+                              f"({meta.get('tensors_sha256')}); reinstall wiseft or delete the file to pretrain")
+    log.info("using the pretrained world CLIP that ships with wiseft (%s), made by pretraining this very "
+             "setting; nothing is trained", source.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
+    atomic_write_json(path.with_suffix(".json"), meta)
+    return True
+
+
 def resolve_world_pretrained(tag: str, **kwargs) -> Path:
     """Resolve a ``pretrained: world:<name>`` tag to its weights file, building the world and model if missing.
 
@@ -213,4 +261,7 @@ def resolve_world_pretrained(tag: str, **kwargs) -> Path:
     return ensure_pretrained(name, **kwargs)
 
 
-register_model_configs()
+# Register now only when open_clip is already loaded: importing it costs seconds, which notebooks that only read
+# results should not pay. wiseft.models.ensure_model_config and the pretraining register it when they need it.
+if "open_clip" in sys.modules:
+    register_model_configs()
