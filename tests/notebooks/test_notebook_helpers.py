@@ -180,7 +180,11 @@ def test_prepare_world_calls_the_world_builders_with_the_profiles_settings(monke
     info = prepare_world(profile)
     assert info == {"world": "mini", "folder": Path("/cache/world/abc"), "weights": Path("/cache/world/m.safetensors")}
     assert calls[0] == ("world", "mini", {"seed": 7, "root": None, "workers": 2})
-    assert calls[1] == ("model", "mini", {"seed": 7, "root": None, "device": "cpu", "workers": 2})
+    assert calls[1] == ("model", "mini", {"seed": 7, "root": None, "device": "cpu", "workers": 2, "packaged": True})
+    profile.world.packaged_weights = False  # pretrain here rather than copy the shipped weights
+    calls.clear()
+    prepare_world(profile)
+    assert calls[1][2]["packaged"] is False
 
 
 def test_prepare_world_without_the_world_module_says_what_is_missing(monkeypatch):
