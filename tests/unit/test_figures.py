@@ -296,3 +296,20 @@ def test_headline_by_hand(df):
     strict = T.headline(df, ref_tolerance=0.0)
     assert (strict["no-cost shift gain"] <= table["no-cost shift gain"] + 1e-9).all()
     assert "| E2E |" in T.to_markdown(table)
+
+
+def test_perfect_accuracies_are_drawn_inside_logit_axes():
+    """A fine-tuned model with every test image right (100%) is drawn at 99.95%, and the axes stay readable."""
+    from wiseft.figures.style import PLOT_EDGE, plottable
+
+    assert plottable([0.0, 0.5, 1.0]).tolist() == [PLOT_EDGE, 0.5, 1 - PLOT_EDGE]
+    rows = [r for r in S.core_rows() if not (r["method"] == "finetuned" and r["mode"] == "e2e")]
+    rows += [S._row("finetuned", "e2e", None, d, 1.0 if d == S.REF else S.acc(d, "e2e", 1.0)) for d in
+             [S.REF, *S.SHIFTS]]
+    fig = get_figure("fig1").draw(S.frame(rows))
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    assert 0.999 < hi < 0.99995 and lo > 0.01  # not stretched over ten decades towards 1 - 1e-6
+    offsets = [c.get_offsets() for c in ax.collections if c.get_label() == "fine-tuned (E2E)"]
+    assert offsets and offsets[0][0][0] == pytest.approx(1 - PLOT_EDGE)
+    plt.close(fig)

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from ..errors import WiseftError
 from . import data as D
-from .style import COLORS, MARKERS, alpha_marker_kw, draw_diagonal, draw_fit, logit_axes, paper_style
+from .style import COLORS, MARKERS, alpha_marker_kw, draw_diagonal, draw_fit, logit_axes, paper_style, plottable
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def baseline_model_points(models: pd.DataFrame | None, x_dataset: str, y_dataset
 def _xy(rows: pd.DataFrame | pd.Series, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(rows, pd.Series):
         rows = rows.to_frame().T
-    return rows[x].to_numpy(dtype=float), rows[y].to_numpy(dtype=float)
+    return plottable(rows[x]), plottable(rows[y])  # 0% and 100% have no place on logit axes
 
 
 def core_series(st: pd.DataFrame, x: str, y: str, model=None, modes: Sequence[str] = ("e2e", "lc"),

@@ -36,6 +36,17 @@ COLORS = {
 }
 MARKERS = {"zeroshot": "*", "finetuned": "D", "alpha05": "o", "baseline": "s"}
 
+#: logit axes have no 0% or 100%: such accuracies (every test image right, or none) are drawn this far inside,
+#: i.e. at 99.95% and 0.05%, half an image of a 1000-image set (a continuity correction), not at 1e-6 from the
+#: edge, which would stretch the axes over ten decades and hide the point.
+PLOT_EDGE = 5e-4
+
+
+def plottable(values) -> np.ndarray:
+    """Accuracies (fractions) as drawn on logit axes: clipped to ``[PLOT_EDGE, 1 - PLOT_EDGE]``."""
+    return np.clip(np.asarray(values, dtype=float), PLOT_EDGE, 1.0 - PLOT_EDGE)
+
+
 _TICKS = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999])
 
 
@@ -63,7 +74,7 @@ def _ticks_for(lo: float, hi: float) -> list[float]:
 
 
 def _limits(values: Sequence[float], pad: float = 0.25) -> tuple[float, float]:
-    z = logit(np.asarray([v for v in values if np.isfinite(v)], dtype=float))
+    z = logit(plottable([v for v in values if np.isfinite(v)]))
     if z.size == 0:
         return 0.05, 0.95
     lo, hi = float(z.min()), float(z.max())
