@@ -275,7 +275,7 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir,
                                        force_preprocess_cfg=force)
     else:
-        with _quiet_random_init(kind == "file"):  # the file's weights replace the random ones just below
+        with weights_follow(kind == "file"):  # the file's weights replace the random ones just below
             model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
         if kind == "file":
             _load_clip_weights(model, read_weights_file(value), Path(value))
@@ -303,8 +303,9 @@ class _DropRandomInitWarning(logging.Filter):
 
 
 @contextlib.contextmanager
-def _quiet_random_init(active: bool):
-    """Drop that warning while ``active``: when weights from a file follow, it would be false."""
+def weights_follow(active: bool = True):
+    """Building a model whose weights are loaded next: drop open_clip's "initialized randomly" warning while
+    ``active``, since it would be false (used for weights files and wiseft checkpoints)."""
     quiet = _DropRandomInitWarning()
     if active:
         logging.getLogger().addFilter(quiet)

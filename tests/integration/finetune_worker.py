@@ -64,6 +64,20 @@ def tiny_train_set(slow_ms: float = 0.0, image_size: int = 8) -> TinyImages:
     return TinyImages(transform=train_transform("clip", pre), slow_ms=slow_ms)
 
 
+class CrashingImages(TinyImages):
+    """The tiny training set that fails on its ``fail_at``-th load, like a run that dies in the middle of an epoch."""
+
+    def __init__(self, fail_at: int, image_size: int = 8):
+        super().__init__(transform=tiny_train_set(image_size=image_size).transform)
+        self.loads, self.fail_at = 0, fail_at
+
+    def __getitem__(self, i: int):
+        self.loads += 1
+        if self.loads == self.fail_at:
+            raise RuntimeError("simulated crash")
+        return super().__getitem__(i)
+
+
 TINY_CLIP = {"embed_dim": 32,
              "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
              "text_cfg": {"context_length": 16, "vocab_size": 1000, "width": 32, "heads": 2, "layers": 1}}

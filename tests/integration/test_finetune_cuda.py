@@ -63,22 +63,10 @@ def test_same_seed_repeats_on_the_gpu(tmp_path):
     assert diff < 1e-5
 
 
-class Crashing(worker.TinyImages):
-    def __init__(self, fail_at):
-        super().__init__(transform=worker.tiny_train_set(image_size=32).transform)
-        self.loads, self.fail_at = 0, fail_at
-
-    def __getitem__(self, i):
-        self.loads += 1
-        if self.loads == self.fail_at:
-            raise RuntimeError("simulated crash")
-        return super().__getitem__(i)
-
-
 def test_crash_and_resume_on_the_gpu_matches_an_uninterrupted_run(tmp_path):
     reference = _weights(_run(tmp_path / "ref", checkpoint_every_steps=2).model)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        _run(tmp_path / "x", train_set=Crashing(77), checkpoint_every_steps=2)
+        _run(tmp_path / "x", train_set=worker.CrashingImages(77, image_size=32), checkpoint_every_steps=2)
     assert list_states(tmp_path / "x" / "state")
     resumed = _run(tmp_path / "x", resume=True, checkpoint_every_steps=2)
     assert resumed.resumed_from is not None

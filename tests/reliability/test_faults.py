@@ -16,7 +16,6 @@ import os
 import signal
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
@@ -24,6 +23,7 @@ from hypothesis import strategies as st
 
 from wiseft.errors import CheckpointError
 from wiseft.results import ResultRow, ResultsStore, load_results
+from tests.stub_notebooks import write_step_notebooks
 
 _CTX = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
 pytestmark = pytest.mark.skipif(_CTX is None, reason="needs fork() to kill a writer at a chosen point")
@@ -196,17 +196,6 @@ def test_rows_of_a_killed_writer_are_whole(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------- pipeline
-def _write_notebooks(folder: Path, steps: list[str]) -> None:
-    from wiseft.pipeline import get_step
-
-    for name in steps:
-        path = folder / get_step(name).notebook
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(f"# {name}")]
-        nbformat.write(nb, path)
-
-
 class _Executor:
     """Stands in for papermill: writes the executed copy, a checkpoint-like file, a figure and results rows the
     way the real steps do (atomically), and kills its own process in ``kill_at`` half-way through a figure."""
@@ -252,7 +241,7 @@ def test_a_run_killed_mid_step_skips_finished_steps_and_reruns_the_broken_one(tm
     from wiseft.pipeline import run_pipeline
 
     run, nbdir = tmp_path / "run", tmp_path / "notebooks"
-    _write_notebooks(nbdir, ["data", "zeroshot", "fig1"])
+    write_step_notebooks(nbdir, ["data", "zeroshot", "fig1"])
     _run_killed(_pipeline_killed, str(run), str(nbdir))
 
     # Finished steps are recorded; the killed one left nothing that looks complete.
@@ -306,7 +295,7 @@ def test_a_damaged_done_marker_reruns_its_step(tmp_path_factory, marker, raw):
 
     folder = tmp_path_factory.mktemp("m")
     run, nbdir = folder / "run", folder / "notebooks"
-    _write_notebooks(nbdir, ["data", "zeroshot", "fig1"])
+    write_step_notebooks(nbdir, ["data", "zeroshot", "fig1"])
     run_pipeline(_profile(), out_dir=run, notebooks_dir=nbdir, executor=_Executor())
     path = run / "steps" / "zeroshot.json"
     if raw is not None:

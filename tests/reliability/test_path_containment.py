@@ -19,12 +19,12 @@ import os
 import tarfile
 from pathlib import Path
 
-import nbformat
 import pytest
 import torch
 
 from wiseft.errors import DatasetError, ProfileError, WiseftError
 from wiseft.profile import profile_from_dict
+from tests.stub_notebooks import write_step_notebooks
 
 HOSTILE = ["../../escape", "/etc/escape", "a/../../../escape", "..\\..\\escape", "escape/..", "~/escape",
            "$HOME/escape", "x\x00y"]
@@ -89,17 +89,6 @@ def test_figure_and_table_names_stay_in_the_figures_folder(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ sandbox
-def _notebooks(folder: Path, steps: list[str]) -> None:
-    from wiseft.pipeline import get_step
-
-    for name in steps:
-        path = folder / get_step(name).notebook
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(f"# {name}")]
-        nbformat.write(nb, path)
-
-
 def _executor(source, dest, parameters, *, kernel_name, cwd, step):
     """Writes what a step writes: the executed copy and a results row, into the run folder it is given."""
     from wiseft.results import ResultsStore
@@ -136,7 +125,7 @@ def test_every_writer_with_hostile_names_stays_in_the_output_cache_and_data_fold
         monkeypatch.setenv(var, str(value))
     siblings_before = set(os.listdir(tmp_path.parent))
     nbdir = inputs / "notebooks"
-    _notebooks(nbdir, ["data", "zeroshot", "table2"])
+    write_step_notebooks(nbdir, ["data", "zeroshot", "table2"])
     # The test's own inputs: an archive with a member that climbs out, dataset entries, a flat ImageNet val.
     archive = inputs / "set.tar"
     with tarfile.open(archive, "w") as tf:

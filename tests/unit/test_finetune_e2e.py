@@ -56,26 +56,11 @@ def test_same_seed_gives_bitwise_identical_weights(tmp_path):
     assert any(not torch.equal(a[k], c[k]) for k in a)
 
 
-class Crashing(worker.TinyImages):
-    """Fails on the n-th load, like a run that dies in the middle of an epoch."""
-
-    def __init__(self, fail_at):
-        base = worker.tiny_train_set()
-        super().__init__(transform=base.transform)
-        self.loads, self.fail_at = 0, fail_at
-
-    def __getitem__(self, i):
-        self.loads += 1
-        if self.loads == self.fail_at:
-            raise RuntimeError("simulated crash")
-        return super().__getitem__(i)
-
-
 @pytest.mark.parametrize("fail_at", [30, 77])  # mid-epoch 1 and mid-epoch 2 (48 samples per epoch)
 def test_crashed_run_resumes_to_bitwise_identical_weights(tmp_path, fail_at):
     reference = weights(run(tmp_path / "ref").model)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run(tmp_path / "x", train_set=Crashing(fail_at), cfg={"checkpoint_every_steps": 2})
+        run(tmp_path / "x", train_set=worker.CrashingImages(fail_at), cfg={"checkpoint_every_steps": 2})
     assert list_states(tmp_path / "x" / "state")
     result = run(tmp_path / "x", resume=True, cfg={"checkpoint_every_steps": 2})
     assert result.resumed_from is not None

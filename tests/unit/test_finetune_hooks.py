@@ -74,18 +74,6 @@ def test_on_step_runs_after_every_optimizer_step(tmp_path):
     assert calls == [(s, False) for s in range(1, result.global_step + 1)]
 
 
-class Crashing(worker.TinyImages):
-    def __init__(self, fail_at):
-        super().__init__(transform=worker.tiny_train_set().transform)
-        self.loads, self.fail_at = 0, fail_at
-
-    def __getitem__(self, i):
-        self.loads += 1
-        if self.loads == self.fail_at:
-            raise RuntimeError("simulated crash")
-        return super().__getitem__(i)
-
-
 def test_ema_state_is_checkpointed_and_resumes_bitwise(tmp_path):
     model = worker.tiny_model(0.1)
     hooks, reference = worker.ema_hooks(model)
@@ -95,7 +83,7 @@ def test_ema_state_is_checkpointed_and_resumes_bitwise(tmp_path):
     crashed_model = worker.tiny_model(0.1)
     hooks, _ = worker.ema_hooks(crashed_model)
     with pytest.raises(RuntimeError, match="simulated crash"):  # mid-epoch 2, after checkpoints at steps 2…8
-        run(tmp_path / "x", model=crashed_model, train_set=Crashing(77),
+        run(tmp_path / "x", model=crashed_model, train_set=worker.CrashingImages(77),
             cfg={"checkpoint_every_steps": 2, "epochs": 3}, **hooks)
     last = latest_state(tmp_path / "x" / "state")
     files = json.loads((last / MARKER).read_text())["files"]

@@ -12,6 +12,7 @@ from wiseft.errors import PipelineError, ProfileError
 from wiseft.pipeline import get_step, list_steps, run_pipeline, select_steps
 from wiseft.pipeline.execute import executed_paths
 from wiseft.profile import profile_from_dict
+from tests.stub_notebooks import write_step_notebooks
 
 CORE = ["data", "zeroshot", "finetune", "interpolate", "baselines"]
 
@@ -23,12 +24,7 @@ def make_profile(**extra):
 
 
 def write_notebooks(folder: Path, steps=None, body="x = 1"):
-    for name in steps or list_steps():
-        path = folder / get_step(name).notebook
-        path.parent.mkdir(parents=True, exist_ok=True)
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [nbformat.v4.new_code_cell(f"# {name}\n{body}")]
-        nbformat.write(nb, path)
+    write_step_notebooks(folder, steps, body)
 
 
 class FakeExecutor:
