@@ -232,7 +232,7 @@ class WorldCfg:
     #: folder of built worlds and pretrained models; ``null`` means ``<cache>/world``.
     root: str | None = None
     #: use the pretrained CLIP that ships with wiseft when it is this very setting (same world, seed, pretraining,
-    #: device type and library versions); ``false`` pretrains here (≈7 min on 2 cores), cached as usual.
+    #: device type and library versions); ``false`` pretrains here (≈5 min on 2 cores), cached as usual.
     packaged_weights: bool = True
 
 
