@@ -373,8 +373,13 @@ def case6(s: Sizes) -> dict:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
                "WISEFT_PROGRESS": "0"}
         # untimed: the world drawn and its CLIP in the cache, as the target says (a no-op when they are)
-        subprocess.run([sys.executable, str(ROOT / "data_prep" / "build_world.py"), "--workers", "2"], cwd=ROOT,
-                       env=env, capture_output=True, text=True, check=False)
+        warm = [sys.executable, str(ROOT / "data_prep" / "build_world.py"), "--workers", "2"]
+        prep = subprocess.run(warm, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        if prep.returncode != 0:
+            tail = (prep.stderr or prep.stdout).strip().splitlines()[-3:]
+            return row(6, "mini pipeline", what, None, None, target, "not available", None,
+                       reason=f"preparing the world failed (`data_prep/build_world.py` exited {prep.returncode}): "
+                              f"{' | '.join(tail)}", command=" ".join(cmd[1:]))
         try:
             dt, proc = C.timed(lambda: subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                                                       timeout=s.pipeline_timeout_s))

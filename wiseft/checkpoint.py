@@ -28,7 +28,8 @@ import torch
 
 from .errors import CheckpointError, WiseftError
 from .io import atomic_path, atomic_write_json, sha256_file
-from .models import ClassificationHead, ClassifierInfo, ImageClassifier, ensure_model_config, weights_follow
+from .models import (ClassificationHead, ClassifierInfo, ImageClassifier, ensure_model_config,
+                     no_random_init_warning)
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu",
         raise CheckpointError(f"{json_path}: classnames do not match classnames_sha256 (the sidecar was edited)")
     try:
         ensure_model_config(meta["model_name"])
-        with weights_follow(True):  # the checkpoint's weights replace the random ones below
+        with no_random_init_warning():  # the checkpoint's weights replace the random ones below
             clip = open_clip.create_model(meta["model_name"], pretrained=None, device="cpu")
     except (RuntimeError, WiseftError) as e:
         raise CheckpointError(f"{json_path}: open_clip cannot build model {meta['model_name']!r} ({e})") from e

@@ -275,7 +275,7 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir,
                                        force_preprocess_cfg=force)
     else:
-        with weights_follow(kind == "file"):  # the file's weights replace the random ones just below
+        with no_random_init_warning(kind == "file"):  # the file's weights replace the random ones just below
             model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
         if kind == "file":
             _load_clip_weights(model, read_weights_file(value), Path(value))
@@ -303,9 +303,10 @@ class _DropRandomInitWarning(logging.Filter):
 
 
 @contextlib.contextmanager
-def weights_follow(active: bool = True):
-    """Building a model whose weights are loaded next: drop open_clip's "initialized randomly" warning while
-    ``active``, since it would be false (used for weights files and wiseft checkpoints)."""
+def no_random_init_warning(active: bool = True):
+    """Drop open_clip's "initialized randomly" warning while ``active``: it is false when weights are loaded
+    next (a weights file, a wiseft checkpoint) and noise when random weights are the point (pretraining the
+    offline world's CLIP)."""
     quiet = _DropRandomInitWarning()
     if active:
         logging.getLogger().addFilter(quiet)

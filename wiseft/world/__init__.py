@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -141,8 +142,6 @@ def _model_key(wspec: WorldSpec, pspec: PretrainSpec, device_type: str) -> str:
 
     register_model_configs()
     config = open_clip.get_model_config(pspec.model_name)
-    import hashlib
-
     code = hashlib.sha256()
     for module in PRETRAIN_CODE:
         code.update(resources.files("wiseft.world").joinpath(module).read_bytes())
@@ -190,9 +189,11 @@ def ensure_pretrained(name: str = "mini", *, seed: int | None = None, root: str 
     wspec = world if world is not None else world_spec(name, seed)
     pspec = pretrain if pretrain is not None else pretrain_spec(name, seed)
     path = pretrained_path(name, seed=seed, root=root, device=device, world=wspec, pretrain=pspec)
-    if not (path.is_file() and path.with_suffix(".json").is_file()) and packaged:
-        _install_packaged(path)
-    if path.is_file() and path.with_suffix(".json").is_file():
+
+    def cached() -> bool:  # the weights and their sidecar (written last) are both there
+        return path.is_file() and path.with_suffix(".json").is_file()
+
+    if cached() or (packaged and _install_packaged(path)):
         log.debug("reusing the pretrained world CLIP at %s", path)
         _remember(name=name, folder=world_dir(wspec, _root(root)), weights=path)
         return path

@@ -39,6 +39,7 @@ from ..progress import progress
 from .captions import caption
 from .recipes import SHIFTS, recipe
 from .render import DIGIT_WORDS, render
+from .worlds import spec_from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +76,12 @@ class WorldSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "world spec") -> "WorldSpec":
-        """Build from a mapping (YAML), rejecting unknown keys with the list of known ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        raw = dict(raw)
-        if "shifts" in raw:
-            raw["shifts"] = tuple(raw["shifts"])
-            bad = [s for s in raw["shifts"] if s not in SHIFTS]
-            if bad:
-                raise ValueError(f"{where}: unknown shift(s) {bad}; known shifts: {list(SHIFTS)}")
-        return cls(**raw)
+        """Build from a mapping (YAML), rejecting unknown keys and shifts with the lists of known ones."""
+        spec = spec_from_mapping(cls, raw, where, shifts=tuple)
+        bad = [s for s in spec.shifts if s not in SHIFTS]
+        if bad:
+            raise ValueError(f"{where}: unknown shift(s) {bad}; known shifts: {list(SHIFTS)}")
+        return spec
 
     def splits(self) -> dict[str, dict[str, int]]:
         """``{dataset: {split: count}}`` of the classification datasets."""

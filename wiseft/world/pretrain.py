@@ -12,7 +12,6 @@ weight interpolations collapsed (BatchNorm statistics do not interpolate), which
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import os
@@ -32,6 +31,7 @@ from ..errors import DatasetError, NumericsError
 from ..io import atomic_path, atomic_write_json, sha256_file
 from ..progress import progress
 from .build import MANIFEST, PRETRAIN_DATASET, REFERENCE_DATASET, class_dir_names
+from .worlds import spec_from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +59,7 @@ class PretrainSpec:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "pretrain spec") -> "PretrainSpec":
         """Build from a mapping (YAML), rejecting unknown keys with the list of known ones."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        raw = dict(raw)
-        if "crop_scale" in raw:
-            raw["crop_scale"] = tuple(float(v) for v in raw["crop_scale"])
-        return cls(**raw)
+        return spec_from_mapping(cls, raw, where, crop_scale=lambda v: tuple(float(x) for x in v))
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -124,25 +117,15 @@ def _random_resized_crop(x: torch.Tensor, gen: torch.Generator, scale: tuple[flo
 
 
 # ------------------------------------------------------------------------------------------------ model
-class _DropRandomInitWarning(logging.Filter):
-    """open_clip warns (on the root logger) that a model without weights is random: here that is the point."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("No pretrained weights loaded")
-
-
 def _create_model(spec: PretrainSpec):
     import open_clip
 
+    from ..models import no_random_init_warning
     from . import register_model_configs
 
     register_model_configs()
-    quiet = _DropRandomInitWarning()
-    logging.getLogger().addFilter(quiet)
-    try:
+    with no_random_init_warning():  # random weights are the point here
         return open_clip.create_model(spec.model_name, pretrained=None)
-    finally:
-        logging.getLogger().removeFilter(quiet)
 
 
 @contextmanager

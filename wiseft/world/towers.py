@@ -4,7 +4,7 @@ It is timm's ``test_convnext2`` (a LayerNorm ConvNeXt of 0.35 M parameters, dept
 kernels cut to the feature maps a 32 px image leaves its four stages: 8×8, 4×4, 2×2 and 1×1. On a 2×2 map a 7×7
 kernel (padding 3) meets nothing but zero padding outside its central 3×3 taps, and on a 1×1 map nothing outside
 its centre, so kernels (7, 7, 3, 1) compute exactly the functions (7, 7, 7, 7) can, while the CPU no longer
-spends a third of each pretraining step convolving padding (measured: 0.27 → 0.20 s per step on 2 cores).
+spends a third of each pretraining step convolving padding (measured: 0.27 → 0.19 s per step on 2 cores).
 LayerNorm rather than BatchNorm matters for WiSE-FT (see :mod:`wiseft.world.pretrain`).
 """
 

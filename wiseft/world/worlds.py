@@ -9,19 +9,33 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 from importlib import resources
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from ..errors import ProfileError
 
-__all__ = ["WORLD_PREFIX", "list_worlds", "get_world_cfg", "parse_world_tag", "check_world_tag", "classnames",
+__all__ = ["WORLD_PREFIX", "list_worlds", "get_world_cfg", "spec_from_mapping", "parse_world_tag", "check_world_tag", "classnames",
            "templates", "world_datasets"]
 
 #: the ``pretrained`` prefix that names a world's model (``world:mini``).
 WORLD_PREFIX = "world:"
+
+
+def spec_from_mapping(cls: type, raw: dict[str, Any], where: str, **convert: Callable[[Any], Any]) -> Any:
+    """A settings dataclass (a world's generator or pretraining spec) from a YAML mapping.
+
+    ``convert`` maps a key to a function applied to its value (YAML lists become the tuples the frozen
+    dataclasses hash). Raises ``ValueError`` naming ``where``, the unknown keys and the known ones.
+    """
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+    return cls(**{key: convert[key](value) if key in convert else value for key, value in raw.items()})
 
 
 @functools.lru_cache(maxsize=None)
