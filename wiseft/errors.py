@@ -33,3 +33,7 @@ class NumericsError(WiseftError, FloatingPointError):
 
 class PipelineError(WiseftError):
     """A pipeline step (notebook) failed."""
+
+
+class StorageError(WiseftError):
+    """A file or folder cannot be written or read: permissions, a full disk, a file where a folder belongs."""

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,6 +28,15 @@ __all__ = [
 ]
 
 _SAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]+")
+_umask_guard = threading.Lock()
+
+
+def _file_mode() -> int:
+    """The mode ``open()`` would give a new file: ``0o666`` less the process's umask (read without changing it)."""
+    with _umask_guard:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -35,8 +45,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 
     Use it for writers that insist on a file name (``safetensors.torch.save_file``, ``fig.savefig``).
     The temporary file keeps the destination's suffix unless ``suffix`` is given, so writers that pick a
-    format from the extension still work.
+    format from the extension still work. The file gets the mode a plain ``open()`` would give it (``0o666``
+    less the umask), not the private ``0o600`` of a temporary. A safetensors write that fails for lack of disk
+    space or permission is raised as the ``OSError`` it is, naming ``path``.
     """
+    from .oserrors import os_error_from_safetensors
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
@@ -45,9 +59,16 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except Exception as e:
+            os_error = os_error_from_safetensors(e, path)
+            if os_error is None:
+                raise
+            raise os_error from e
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, _file_mode())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

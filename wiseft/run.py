@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import subprocess
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from .device import resolve_device
 from .errors import WiseftError
 from .io import atomic_write_text, stable_hash
+from . import locks
 from .paths import default_run_dir
 from .profile import Profile, dump_profile, profile_to_dict
 from .results import ResultRow, ResultsStore
@@ -52,13 +54,42 @@ class RunContext:
         profile: the validated profile.
         out_dir: the run folder; defaults to ``runs/<profile name>``.
         device: overrides the profile's device (``"cpu"``, ``"cuda"``, ``"auto"`` …).
+        lock: take the run folder's lock (:mod:`wiseft.locks`) for the life of the object (or until
+            :meth:`close`), so that two writers never work on one folder. Processes of rank > 0 under torchrun
+            never lock: rank 0 writes for them.
+
+    Raises:
+        RunFolderBusy: another process writes into the run folder.
+        WiseftError: the run folder cannot be created or written, or ``results.jsonl`` is not a file.
     """
 
-    def __init__(self, profile: Profile, out_dir: str | os.PathLike | None = None, device: str | None = None):
+    def __init__(self, profile: Profile, out_dir: str | os.PathLike | None = None, device: str | None = None,
+                 lock: bool = True):
         self.profile = profile
         self.dir = Path(out_dir) if out_dir is not None else default_run_dir(profile.name)
         self._device_name = device or profile.device
         self.run_id = f"{profile.name}-{stable_hash(profile_to_dict(profile), 10)}"
+        self._release = None
+        if lock and os.environ.get("RANK", "0") in ("", "0"):
+            self._open_folder()
+
+    def _open_folder(self) -> None:
+        """Lock the run folder and check, before any work, that its results can be written."""
+        from .oserrors import writable_folder_error
+
+        try:
+            folder = locks.acquire(self.dir)
+        except OSError as e:
+            raise writable_folder_error(e, self.dir) from e
+        self._release = weakref.finalize(self, locks.release, folder)
+        if self.results_path.exists() and not self.results_path.is_file():
+            raise WiseftError(f"{self.results_path} is not a file (results are appended to it); move it away or "
+                              "choose another --out")
+
+    def close(self) -> None:
+        """Give back the run folder's lock (also done when the object is garbage-collected)."""
+        if self._release is not None:
+            self._release()
 
     # ---------------------------------------------------------------------------------------- layout
     @property

@@ -47,7 +47,10 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the exit status (0 success, 1 a failed step, 2 bad input)."""
+    """Run the CLI; return the exit status (0 success, 1 a failed step, 2 bad input or a file-system error).
+
+    A :class:`~wiseft.errors.WiseftError` or an ``OSError`` becomes one line on stderr naming the file and the fix.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -61,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"wiseft {args.command}: error: {e}", file=sys.stderr)
         return 1 if isinstance(e, PipelineError) else 2
+    except OSError as e:  # a folder not writable, a full disk, a file where a folder belongs …
+        from ..oserrors import describe_os_error
+
+        print(f"wiseft {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"wiseft {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -28,6 +28,7 @@ import torch
 from ..device import autocast, resolve_device
 from ..errors import WiseftError
 from ..io import atomic_path, atomic_write_json, stable_hash
+from ..locks import private_name
 from ..progress import progress
 
 log = logging.getLogger(__name__)
@@ -176,8 +177,7 @@ def cached_features(encoder: torch.nn.Module, dataset: torch.utils.data.Dataset,
     log.info("feature cache miss: computing %s features of %s/%s into %s", len(dataset), dataset_id.get("name"),
              dataset_id.get("split"), folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".tmp-{key}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = folder.parent / private_name(f".tmp-{key}")  # this process's alone: the cache is shared
     tmp.mkdir()
     try:
         def memmap(n: int, d: int) -> np.ndarray:

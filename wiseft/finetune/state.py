@@ -36,6 +36,7 @@ from safetensors.torch import load_file, save_file
 
 from ..errors import CheckpointError
 from ..io import atomic_path, atomic_write_json, sha256_file
+from ..locks import is_stale, private_name
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def save_train_state(root: str | os.PathLike, *, model: torch.nn.Module, optimiz
     root.mkdir(parents=True, exist_ok=True)
     _remove_partial(root)
     final = _step_dir(root, progress.global_step)
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
+    tmp = root / private_name(f".tmp-{final.name}")  # this process's alone: no other writer removes it
     tmp.mkdir()
     try:
         opt_tensors, opt_meta = _optimizer_files(optimizer)
@@ -215,7 +216,7 @@ def save_train_state(root: str | os.PathLike, *, model: torch.nn.Module, optimiz
         files = {p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)} for p in sorted(tmp.iterdir())}
         atomic_write_json(tmp / MARKER, {"format": FORMAT, "global_step": progress.global_step, "files": files})
         if final.exists():  # the same step saved again (a resumed run); replace it only once the new one is whole
-            stale = root / f".old-{final.name}-{os.getpid()}"
+            stale = root / private_name(f".old-{final.name}")
             os.replace(final, stale)
             shutil.rmtree(stale)
         os.replace(tmp, final)
@@ -241,9 +242,9 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _remove_partial(root: Path) -> None:
-    """Delete folders of checkpoints a killed process left half-written."""
+    """Delete folders of checkpoints a killed process left half-written (never another live process's)."""
     for entry in root.iterdir():
-        if entry.is_dir() and entry.name.startswith((".tmp-", ".old-")):
+        if entry.is_dir() and entry.name.startswith((".tmp-", ".old-")) and is_stale(entry.name):
             shutil.rmtree(entry, ignore_errors=True)
 
 

@@ -7,15 +7,15 @@ member into ``<out>/<member>/`` and then its suite-level steps over all members'
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 from ..errors import PipelineError
 from ..io import atomic_write_text, safe_name
+from ..locks import run_folder_lock
 from ..paths import default_run_dir
 from ..profile import Profile, dump_profile, profile_to_dict
 from .execute import execute_notebook, executed_paths, resolve_kernel
@@ -29,12 +29,6 @@ __all__ = ["run_pipeline", "default_notebooks_dir", "StepOutcome"]
 
 Executor = Callable[..., Path]
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no run-folder lock
-    fcntl = None
-
-
 def default_notebooks_dir() -> Path:
     """``$WISEFT_NOTEBOOKS``, else ``notebooks/`` of the source tree wiseft is imported from, else ``./notebooks``."""
     env = os.environ.get("WISEFT_NOTEBOOKS")
@@ -42,25 +36,6 @@ def default_notebooks_dir() -> Path:
         return Path(env).expanduser()
     beside = Path(__file__).resolve().parents[2] / "notebooks"
     return beside if beside.is_dir() else Path("notebooks")
-
-
-@contextlib.contextmanager
-def _run_lock(run_dir: Path) -> Iterator[None]:
-    """Refuse a second ``wiseft run`` on the same folder while one is running (the lock dies with its process)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    if fcntl is None:
-        yield
-        return
-    fh = open(run_dir / ".wiseft-run.lock", "a+")
-    try:
-        try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise PipelineError(f"another `wiseft run` is using {run_dir}; wait for it to finish or choose "
-                                "another --out") from e
-        yield
-    finally:
-        fh.close()
 
 
 class _Scope:
@@ -161,6 +136,7 @@ def run_pipeline(profile: Profile, *, profile_ref: str | None = None, overrides:
     Raises:
         PipelineError: the first failing step (``.outcomes`` holds the outcomes so far); the report is written
             and the outputs of the steps before it are kept.
+        RunFolderBusy: another process writes into the run folder (the message names it).
     """
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(profile.name)
     run_dir = run_dir.resolve()
@@ -174,7 +150,7 @@ def run_pipeline(profile: Profile, *, profile_ref: str | None = None, overrides:
                 "overrides": list(ovr) if ref is not None else [], "run_dir": str(folder), "device": device}
 
     outcomes: list[StepOutcome] = []
-    with _run_lock(run_dir):
+    with run_folder_lock(run_dir):
         members = profile.suite_members()
         member_dirs = [(m.name, run_dir / safe_name(m.name, "suite member")) for m in members]
         if members:
