@@ -63,6 +63,8 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
             yield tmp_path
         except Exception as e:
             os_error = os_error_from_safetensors(e, path)
+            if os_error is None and isinstance(e, OSError) and e.filename is None:  # a failed write names no file
+                os_error = OSError(e.errno, e.strerror, str(path))
             if os_error is None:
                 raise
             raise os_error from e

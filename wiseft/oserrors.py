@@ -47,7 +47,7 @@ def writable_folder_error(e: OSError, folder: str | os.PathLike) -> StorageError
     return StorageError(describe_os_error(e, Path(folder)))
 
 
-_CODE = re.compile(r"code:\s*(\d+)")
+_CODE = re.compile(r"(?:code:|os error)\s*(\d+)")
 
 
 def os_error_from_safetensors(e: Exception, path: str | os.PathLike) -> OSError | None:

@@ -15,7 +15,7 @@ def clean_registry():
 
 
 @pytest.fixture
-def toy_cli(tmp_path, tiny_model_name):
+def toy_cli(tmp_path, tiny_model_name, clean_registry):
     """``(run, common)``: the toy task on disk and the CLI arguments that point a command at it.
 
     ``run(*argv)`` calls ``wiseft.cli.main`` in this process and returns ``(exit code, stdout, stderr)``.
