@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import json
 import logging
 import os
 from pathlib import Path
@@ -28,6 +27,7 @@ import torch
 
 from .errors import CheckpointError, WiseftError
 from .io import atomic_path, atomic_write_json, sha256_file
+from .schema import is_int, is_number, is_text, loads_bounded, numbers_within
 from .models import (ClassificationHead, ClassifierInfo, ImageClassifier, ensure_model_config,
                      no_random_init_warning)
 
@@ -107,9 +107,9 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint sidecar {str(json_path)!r} does not exist; a wiseft checkpoint is "
                               f"<stem>.safetensors plus <stem>.json")
     try:
-        meta = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 at all
-        raise CheckpointError(f"{json_path}: not valid JSON ({e})") from e
+        meta = loads_bounded(json_path.read_bytes())
+    except (OSError, ValueError) as e:  # ValueError: not JSON, not UTF-8 at all, or nested absurdly deep
+        raise CheckpointError(f"{json_path}: not a valid sidecar ({e}); re-create the checkpoint") from e
     if not isinstance(meta, dict):
         raise CheckpointError(f"{json_path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format") != FORMAT:
@@ -119,31 +119,38 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(f"{json_path}: missing field(s) {', '.join(missing)}")
     for key, ok, expected in _FIELD_CHECKS:
         if not ok(meta[key]):
-            raise CheckpointError(f"{json_path}: field {key!r} is {meta[key]!r}, expected {expected} (the sidecar "
+            shown = repr(meta[key])
+            shown = shown if len(shown) <= 120 else shown[:117] + "..."
+            raise CheckpointError(f"{json_path}: field {key!r} is {shown}, expected {expected} (the sidecar "
                                   f"was edited or belongs to another program; re-create the checkpoint)")
     return meta
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+#: Bounds of the preprocessing a sidecar may ask for: RGB normalisation with a usable std, and an image size
+#: an image tower can be built for (smaller than a patch grid, or larger than memory allows, are edits).
+IMAGE_SIZE_RANGE = (16, 2048)
+MEAN_RANGE = (-10.0, 10.0)
+STD_RANGE = (1e-3, 10.0)
+MAX_CLASSES = 100_000
 
 
-def _numbers(v: Any, n: int | None = None) -> bool:
-    return isinstance(v, list) and bool(v) and (n is None or len(v) == n) and all(_is_number(x) for x in v)
+def _normalization_ok(v: Any) -> bool:
+    return (isinstance(v, dict) and numbers_within(v.get("mean"), 3, *MEAN_RANGE)
+            and numbers_within(v.get("std"), 3, *STD_RANGE))
 
 
-#: Types of the sidecar fields a loader relies on (a sidecar is JSON from anywhere; check before use).
+#: The sidecar's schema: types and bounds of the fields a loader relies on (a sidecar is JSON from anywhere).
 _FIELD_CHECKS: tuple[tuple[str, Any, str], ...] = (
-    ("model_name", lambda v: isinstance(v, str) and bool(v), "a model name"),
-    ("pretrained", lambda v: v is None or isinstance(v, str), "a string or null"),
-    ("classnames", lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) for c in v),
-     "a non-empty list of strings"),
-    ("template_set", lambda v: v is None or isinstance(v, str), "a string or null"),
-    ("normalization", lambda v: isinstance(v, dict) and _numbers(v.get("mean")) and _numbers(v.get("std"))
-     and len(v["mean"]) == len(v["std"]), "{mean: [numbers], std: [numbers]} of equal length"),
-    ("image_size", lambda v: _numbers(v, 2) and all(isinstance(x, int) and x > 0 for x in v),
-     "[height, width] in pixels"),
-    ("alpha", lambda v: v is None or (_is_number(v) and 0.0 <= v <= 1.0), "null or a number in [0, 1]"),
+    ("model_name", lambda v: is_text(v, 200), "a model name"),
+    ("pretrained", lambda v: v is None or is_text(v, 4096, empty=True), "a string or null"),
+    ("classnames", lambda v: isinstance(v, list) and 0 < len(v) <= MAX_CLASSES and all(is_text(c) for c in v),
+     f"a list of 1 to {MAX_CLASSES} non-empty strings"),
+    ("template_set", lambda v: v is None or is_text(v, 4096, empty=True), "a string or null"),
+    ("normalization", _normalization_ok,
+     f"{{mean: 3 numbers in {list(MEAN_RANGE)}, std: 3 numbers in {list(STD_RANGE)}}} (one per RGB channel)"),
+    ("image_size", lambda v: isinstance(v, list) and len(v) == 2 and all(is_int(x, *IMAGE_SIZE_RANGE) for x in v),
+     f"[height, width], whole pixels in {list(IMAGE_SIZE_RANGE)}"),
+    ("alpha", lambda v: v is None or (is_number(v) and 0.0 <= v <= 1.0), "null or a number in [0, 1]"),
     ("provenance", lambda v: isinstance(v, dict), "a mapping"),
 )
 
@@ -245,6 +252,11 @@ def load_classifier(path: str | os.PathLike, device: str | torch.device = "cpu",
     for key in ("head.weight", "head.bias"):
         if key not in state:
             raise CheckpointError(f"{st_path}: key {key!r} missing; not a wiseft classifier checkpoint")
+    outputs, names = state["head.weight"].shape[0] if state["head.weight"].ndim == 2 else -1, len(meta["classnames"])
+    if outputs != names or tuple(state["head.bias"].shape) != (names,):
+        raise CheckpointError(f"{st_path}: the head has {outputs} outputs (bias {tuple(state['head.bias'].shape)}) "
+                              f"but {json_path} names {names} classes; the sidecar belongs to another checkpoint, "
+                              "re-create it")
     head = ClassificationHead(state["head.weight"].float(), state["head.bias"].float())
     norm = meta["normalization"]
     info = ClassifierInfo(model_name=meta["model_name"], pretrained=meta["pretrained"],

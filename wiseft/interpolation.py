@@ -31,13 +31,14 @@ __all__ = ["check_compatible", "check_finite", "interpolate_state_dicts", "lerp_
 StateDict = Mapping[str, torch.Tensor]
 
 
-def check_finite(state_dict: StateDict, name: str = "state dict") -> None:
-    """Raise :class:`NumericsError` naming the first floating tensor holding NaN or ±inf."""
+def check_finite(state_dict: StateDict, name: str = "state dict", use: str = "interpolated") -> None:
+    """Raise :class:`NumericsError` naming the first floating tensor holding NaN or ±inf (``use``: what the
+    weights cannot be, for the message)."""
     for key, value in state_dict.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             bad = "NaN" if bool(torch.isnan(value).any()) else "inf"
             raise NumericsError(f"{name}: tensor {key!r} contains {bad}; the checkpoint is corrupt or training "
-                                f"diverged, so it cannot be interpolated")
+                                f"diverged, so it cannot be {use}")
 
 
 def check_compatible(sd0: StateDict, sd1: StateDict, finite: bool = True) -> None:

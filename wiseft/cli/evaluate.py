@@ -23,14 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..checkpoint import checkpoint_paths, load_classifier
-    from ..steps.common import append_rows, classifier_transform, eval_sets, evaluate, fixed_setting, summary_table
+    from ..checkpoint import checkpoint_paths
+    from ..errors import WiseftError
+    from ..results import METHODS
+    from ..steps.common import (append_rows, classifier_transform, eval_sets, evaluate, fixed_setting,
+                                load_for_scoring, summary_table)
 
+    if args.method not in METHODS:  # before any work: a bad argument must not cost an evaluation
+        raise WiseftError(f"--method {args.method!r} is not a results method; use one of {', '.join(METHODS)}")
     ctx = context_from_args(args)
     path = Path(args.checkpoint)
     if not checkpoint_paths(path)[0].is_file():
         path = ctx.checkpoint_path(args.checkpoint)
-    model, meta = load_classifier(path)
+    model, meta = load_for_scoring(ctx, path)
     sets = eval_sets(ctx.profile, classifier_transform(model), heldout=True)
     alpha = meta.get("alpha")
     result = evaluate(ctx, model, [fixed_setting(args.method, mode=args.mode, alpha=alpha,

@@ -16,7 +16,7 @@ import torch
 
 from ..checkpoint import checkpoint_paths, load_classifier
 from ..datasets import EvalSet, create_eval_set, create_train_set, default_templates, get_classnames, get_dataset_cfg
-from ..errors import WiseftError
+from ..errors import CheckpointError, WiseftError
 from ..evaluation import SweepResult, WeightSetting, evaluate_settings
 from ..models import ImageClassifier, eval_transform
 from ..profile import Profile
@@ -33,6 +33,7 @@ __all__ = [
     "heldout_set",
     "evaluate",
     "load_endpoint",
+    "load_for_scoring",
     "has_checkpoint",
     "checkpoint_sha256",
     "write_weights",
@@ -182,6 +183,30 @@ def load_endpoint(ctx: RunContext, stem: str) -> tuple[ImageClassifier, dict[str
                           f"'{step}' step first (wiseft run --profile {ctx.profile.name} --only {step}, or its "
                           f"notebook)")
     return load_classifier(ctx.checkpoint_path(stem), device="cpu")
+
+
+def load_for_scoring(ctx: RunContext, path: Path) -> tuple[ImageClassifier, dict[str, Any]]:
+    """Load a checkpoint to score on the profile's evaluation sets, refusing what would score silently wrong.
+
+    Raises:
+        CheckpointError: its class names are not the reference dataset's (labels would index other classes).
+        NumericsError: a weight is NaN or infinite.
+    """
+    from ..interpolation import check_finite
+
+    model, meta = load_classifier(path, device="cpu")
+    weights, sidecar = checkpoint_paths(path)
+    check_finite(model.state_dict(), str(weights), use="scored")
+    expected, names = reference_classnames(ctx.profile), list(meta["classnames"])
+    if names != expected:
+        first = next((i for i, (a, b) in enumerate(zip(names, expected)) if a != b), min(len(names), len(expected)))
+        got = repr(names[first]) if first < len(names) else "nothing"
+        want = repr(expected[first]) if first < len(expected) else "nothing"
+        raise CheckpointError(f"{sidecar}: its {len(names)} class names are not those of the profile's reference "
+                              f"dataset {ctx.profile.data.reference!r} ({len(expected)} classes; label {first} is "
+                              f"{got} in the checkpoint, {want} in the dataset); score it with the profile it was "
+                              "made with (--profile)")
+    return model, meta
 
 
 def append_rows(ctx: RunContext, result: SweepResult, sets: list[EvalSet] = (), *, mode: str | None = None,
