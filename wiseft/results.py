@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from .errors import WiseftError
+from .schema import is_int, is_number, is_text, loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -126,42 +127,60 @@ class ResultsStore:
         return load_results(self.path)
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+#: The loader's schema of a row: field -> (check, what it must be). Rows are JSON from a file anyone may edit;
+#: one that fails is skipped with a warning, so that a wrong type never reaches a table or a figure.
+_TEXT_FIELDS = ("run_id", "profile", "model", "pretrained", "mode", "role", "time", "git_commit")
+_ROW_SCHEMA: dict[str, tuple[Any, str]] = {
+    "method": (lambda v: is_text(v, 100), "a method name"),
+    "dataset": (lambda v: is_text(v, 200), "a dataset name"),
+    "metric": (lambda v: is_text(v, 100), "a metric name"),
+    "value": (lambda v: is_number(v) and 0.0 <= v <= 1.0, "a fraction in [0, 1]"),
+    "alpha": (lambda v: v is None or (is_number(v) and 0.0 <= v <= 1.0), "null or a number in [0, 1]"),
+    "n": (lambda v: v is None or is_int(v, 0), "null or a whole number of images >= 0"),
+    "extra": (lambda v: v is None or isinstance(v, dict), "null or a mapping"),
+    **{k: (lambda v: v is None or is_text(v, 4096, empty=True), "null or a string") for k in _TEXT_FIELDS},
+}
+_REQUIRED = ("method", "dataset", "metric", "value")
 
 
 def _row_problem(record: Any) -> str | None:
     """Why a parsed line cannot be a row (every row the store writes passed :meth:`ResultRow.validate`)."""
     if not isinstance(record, dict):
         return f"a JSON {type(record).__name__}, not an object"
-    missing = [k for k in ("method", "dataset", "metric", "value") if k not in record]
+    missing = [k for k in _REQUIRED if k not in record]
     if missing:
         return f"no {', '.join(missing)}"
-    if not (_is_number(record["value"]) and 0.0 <= record["value"] <= 1.0):
-        return f"value {record['value']!r} is not a fraction in [0, 1]"
-    if record.get("alpha") is not None and not _is_number(record["alpha"]):
-        return f"alpha {record['alpha']!r} is not a number"
+    for key, (ok, expected) in _ROW_SCHEMA.items():
+        if key in record and not ok(record[key]):
+            shown = repr(record[key])
+            return f"{key} {shown if len(shown) <= 60 else shown[:57] + '...'} is not {expected}"
     return None
 
 
 def load_results(path: str | os.PathLike) -> pd.DataFrame:
     """Read a results file into a DataFrame with the columns of :data:`ROW_FIELDS`.
 
-    A missing file gives an empty frame. A line that is not valid JSON (only possible as a torn last line
-    after a power loss), or is JSON but not a result row (a damaged or hand-edited file), is skipped with a
-    warning that names the file and line number.
+    A missing file gives an empty frame. Lines are read one by one, and a line that cannot be a row is skipped
+    with a warning naming the file, the line number and why, while every good row is kept: a line that is not
+    UTF-8 or not valid JSON (a torn last line after a power loss, a damaged disk block), JSON nested absurdly
+    deep, or JSON that breaks the row schema (:data:`_ROW_SCHEMA`: types and bounds of every field; a damaged or
+    hand-edited file).
     """
     path = Path(path)
     records: list[dict[str, Any]] = []
     if path.exists():
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    log.warning("%s:%d: skipping a line that is not complete JSON", path, lineno)
+                    record = loads_bounded(raw.decode("utf-8"))
+                except UnicodeDecodeError:
+                    log.warning("%s:%d: skipping a line that is not UTF-8 text", path, lineno)
+                    continue
+                except ValueError as e:
+                    log.warning("%s:%d: skipping a line that is not complete JSON (%s)", path, lineno,
+                                str(e).splitlines()[0][:120])
                     continue
                 problem = _row_problem(record)
                 if problem:
