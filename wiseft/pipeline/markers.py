@@ -1,8 +1,10 @@
 """Done-markers: ``<run>/steps/<step>.json``, written last and atomically when a step succeeds.
 
 A marker holds the step's *fingerprint*: a hash of the resolved profile, the code cells of the notebook and the
-markers of the steps upstream of it. A step is skipped when its marker's fingerprint equals the current one and
-everything it recorded (the executed notebook, the files it produced) is still there. Because a dependency's
+markers of the steps upstream of it, and the size, modification time and SHA-256 of every file the step produced.
+A step is skipped when its marker's fingerprint equals the current one, the executed notebook is there, and every
+output is still the file it recorded: same size and, unless its modification time is unchanged too, same hash
+(a copied run folder keeps its outputs; a truncated or replaced checkpoint means redo the step). Because a dependency's
 marker changes each time that step runs, rerunning a step reruns everything downstream of it.
 """
 
@@ -16,10 +18,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..io import atomic_write_json, sha256_file, stable_hash
+from ..schema import is_int, loads_bounded
 
 log = logging.getLogger(__name__)
 
-__all__ = ["notebook_code_hash", "marker_path", "read_marker", "write_marker", "remove_marker", "fingerprint", "is_up_to_date"]
+__all__ = ["notebook_code_hash", "marker_path", "read_marker", "write_marker", "remove_marker", "fingerprint", "is_up_to_date",
+           "file_record"]
 
 MARKER_FORMAT = 1
 
@@ -34,18 +38,45 @@ def read_marker(steps_dir: Path, step: str) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:  # ValueError: not JSON, or not UTF-8 at all
+        marker = loads_bounded(path.read_bytes())
+    except (OSError, ValueError) as e:  # ValueError: not JSON, not UTF-8 at all, or nested absurdly deep
         log.warning("%s: unreadable done-marker (%s); the step will run again", path, e)
         return None
     if not isinstance(marker, dict) or marker.get("format") != MARKER_FORMAT:
         return None
     outputs = marker.get("outputs", [])
+    files = marker.get("files", {})
     if not (isinstance(marker.get("fingerprint"), str) and isinstance(marker.get("notebook", ""), str)
-            and isinstance(outputs, list) and all(isinstance(o, str) for o in outputs)):
+            and isinstance(outputs, list) and all(isinstance(o, str) for o in outputs)
+            and isinstance(files, dict) and all(_file_record_ok(k, v) for k, v in files.items())):
         log.warning("%s: damaged done-marker; the step will run again", path)
         return None
     return marker
+
+
+def _file_record_ok(rel: Any, record: Any) -> bool:
+    return (isinstance(rel, str) and isinstance(record, dict) and is_int(record.get("size"), 0)
+            and is_int(record.get("mtime_ns"), 0) and isinstance(record.get("sha256"), str)
+            and len(record["sha256"]) == 64)
+
+
+def file_record(path: Path) -> dict[str, Any]:
+    """What a marker remembers of an output: size, modification time (ns) and SHA-256."""
+    st = Path(path).stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256_file(path)}
+
+
+def _changed(path: Path, record: Mapping[str, Any]) -> str | None:
+    """Why the file at ``path`` is no longer the one ``record`` describes, or ``None``."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "is missing"
+    if st.st_size != record["size"]:
+        return f"changed size ({record['size']} -> {st.st_size} bytes): damaged or replaced"
+    if st.st_mtime_ns != record["mtime_ns"] and sha256_file(path) != record["sha256"]:
+        return "changed content (SHA-256 differs): damaged or replaced"
+    return None
 
 
 def remove_marker(steps_dir: Path, step: str) -> None:
@@ -103,6 +134,7 @@ def write_marker(steps_dir: Path, step: str, fp: str, *, run_dir: Path, notebook
         "notebook": rel(notebook),
         "source_notebook": str(source),
         "outputs": sorted(rel(p) for p in outputs),
+        "files": {rel(p): file_record(p) for p in outputs},
         "parameters": dict(parameters),
         "started": stamp(started),
         "finished": stamp(finished),
@@ -119,4 +151,8 @@ def is_up_to_date(marker: Mapping[str, Any] | None, fp: str, run_dir: Path) -> t
     for rel in [marker.get("notebook", ""), *marker.get("outputs", [])]:
         if rel and not (Path(run_dir) / rel).exists():
             return False, f"{rel} is missing"
+    for rel, record in marker.get("files", {}).items():
+        why = _changed(Path(run_dir) / rel, record)
+        if why:
+            return False, f"{rel} {why}"
     return True, "unchanged"
