@@ -179,8 +179,8 @@ class InterpolationCfg:
         """The α values of the sweep, rounded to 6 decimals so that 0.35 prints as 0.35."""
         if self.alphas is not None:
             return [round(float(a), 6) for a in self.alphas]
-        n = int(round(1.0 / self.alpha_step))
-        return [round(i * self.alpha_step, 6) for i in range(n + 1)]
+        n = int(round(1.0 / self.alpha_step))  # the checks admit only steps that divide 1: the grid ends at 1
+        return [round(i / n, 6) for i in range(n + 1)]
 
 
 @dataclass
@@ -315,8 +315,14 @@ def _check_ranges(p: Profile, src: str) -> None:
         unit("interpolation.keep", a)
     for a in p.interpolation.secondary_alphas or []:
         unit("interpolation.secondary_alphas", a)
-    _require(0 < p.interpolation.alpha_step <= 1, src, "interpolation.alpha_step", p.interpolation.alpha_step,
-             "expected a step in (0, 1]")
+    step = p.interpolation.alpha_step
+    _require(0 < step <= 1 and abs(round(1.0 / step) * step - 1.0) <= 1e-6, src, "interpolation.alpha_step", step,
+             "expected a step that divides 1, so that the grid runs from α = 0 to exactly α = 1 (e.g. 0.05, 0.1, "
+             "0.125, 0.2, 0.25, 0.5 or 1; 1/n in general)")
+    for key in ("alphas", "secondary_alphas"):
+        grid = getattr(p.interpolation, key)
+        _require(grid is None or len(grid) > 0, src, f"interpolation.{key}", grid,
+                 "expected at least one α (or null for the grid of interpolation.alpha_step)")
     positive("interpolation.fisher_samples", p.interpolation.fisher_samples)
     non_negative("interpolation.fisher_floor", p.interpolation.fisher_floor)
     for key in ("batch_size", "chunk_images"):

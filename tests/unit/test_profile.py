@@ -58,7 +58,7 @@ def test_alpha_grid_has_the_papers_21_values():
         ({"finetune": {"e2e": {"lr": "fast"}}}, "finetune.e2e.lr", "expected a number"),
         ({"interpolation": {"alphas": [0.0, 1.5]}}, "interpolation.alphas", "[0, 1]"),
         ({"interpolation": {"keep": [-0.1]}}, "interpolation.keep", "[0, 1]"),
-        ({"interpolation": {"alpha_step": 0}}, "interpolation.alpha_step", "(0, 1]"),
+        ({"interpolation": {"alpha_step": 0}}, "interpolation.alpha_step", "divides 1"),
         ({"finetune": {"e2e": {"precision": "fp64"}}}, "finetune.e2e.precision", "one of 'fp32'"),
         ({"finetune": {"e2e": {"lr": -1.0}}}, "finetune.e2e.lr", "positive"),
         ({"finetune": {"e2e": {"lr": float("nan")}}}, "finetune.e2e.lr", "positive"),
