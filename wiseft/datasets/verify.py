@@ -133,7 +133,7 @@ def _verify_split(cfg: dict, split: str, base: Path, sample: int | None, decode:
             pick = np.sort(np.random.default_rng(0).choice(len(files), size=sample, replace=False))
             files = [files[i] for i in pick]
         rep.unreadable = find_unreadable(files, desc=f"decoding {cfg['name']}/{split}", workers=workers)
-        rep.decoded = len(files)
+        rep.decoded = len(files) - len(rep.unreadable)  # decoded means decoded: the unreadable are listed below
     elif data.images is not None:
         rep.decoded = len(data.images)  # arrays were decoded (and their shape checked) when loading
     return rep

@@ -4,6 +4,10 @@ The executed copy is written to ``.<name>.running.ipynb`` beside its destination
 saves after each cell, which helps to inspect a long step). On success it is renamed to ``<name>.ipynb``; on
 failure to ``<name>.failed.ipynb`` and the error names the notebook, the cell and the exception. A run killed
 mid-step leaves only the hidden ``.running`` file, which the next run overwrites.
+
+The kernel's own stderr goes to ``.<name>.kernel.log`` beside it, not to the terminal: when Ctrl-C stops a run,
+the kernel is shut down mid-cell and its messaging layer logs a ``ZMQError`` traceback while it dies, which is
+noise after a clean interruption (the log keeps it, and anything else a dying kernel says, for inspection).
 """
 
 from __future__ import annotations
@@ -76,6 +80,29 @@ def kernel_env() -> Iterator[None]:
                 os.environ[k] = v
 
 
+class _ShutdownNoise(logging.Filter):
+    """Drop asyncio's "Task exception was never retrieved" for a kernel that wiseft itself shut down."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (type(exc).__name__ == "DeadKernelError" and "never retrieved" in record.getMessage())
+
+
+_shutdown_noise = _ShutdownNoise()
+
+
+def _kernel_manager_logging_to(log: Any) -> type:
+    """An ``AsyncKernelManager`` whose kernels write their stderr to the open file ``log``."""
+    from jupyter_client import AsyncKernelManager
+
+    class KernelLoggingToFile(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            kw.setdefault("stderr", log)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return KernelLoggingToFile
+
+
 def _failed_cell(source: Path, cell_index: int, cell_source: str) -> tuple[int, str]:
     """The failing cell's 1-based position in the *source* notebook and its first line.
 
@@ -112,11 +139,14 @@ def execute_notebook(source: Path, dest: Path, parameters: Mapping[str, Any], *,
     running, final, failed = executed_paths(dest)
     final.parent.mkdir(parents=True, exist_ok=True)
     running.unlink(missing_ok=True)
+    logging.getLogger("asyncio").addFilter(_shutdown_noise)
+    kernel_log = running.with_name(running.name.replace(".running.ipynb", ".kernel.log"))
     try:
-        with kernel_env():
+        with kernel_env(), open(kernel_log, "wb") as log_fh:
             papermill.execute_notebook(str(source), str(running), parameters=dict(parameters),
                                        kernel_name=kernel_name, cwd=str(cwd) if cwd else None, progress_bar=False,
-                                       log_output=log_output, report_mode=False)
+                                       log_output=log_output, report_mode=False,
+                                       kernel_manager_class=_kernel_manager_logging_to(log_fh))
     except PapermillExecutionError as e:
         _keep_failed(running, final, failed)
         cell, first = _failed_cell(source, e.cell_index, e.source)
@@ -133,7 +163,8 @@ def execute_notebook(source: Path, dest: Path, parameters: Mapping[str, Any], *,
         if not isinstance(e, Exception):
             raise  # KeyboardInterrupt / SystemExit: the partial copy is kept as .failed for inspection
         err = PipelineError(f"step '{step}': notebook {source} could not be executed: {type(e).__name__}: {e}"
-                            + (f"\nThe partial executed copy is {failed}." if failed.exists() else ""))
+                            + (f"\nThe partial executed copy is {failed}." if failed.exists() else "")
+                            + f"\nWhat the kernel wrote to stderr is in {kernel_log}.")
         err.step, err.notebook, err.cell, err.ename, err.evalue = step, source, None, type(e).__name__, str(e)
         err.failed_notebook = failed if failed.exists() else None
         raise err from e

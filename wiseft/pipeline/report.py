@@ -100,7 +100,7 @@ def _outputs(run_dir: Path) -> list[str]:
 
 def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence[Step],
                  outcomes: Sequence[StepOutcome], members: Sequence[tuple[str, Path]] = (),
-                 error: str | None = None) -> Path:
+                 error: str | None = None, in_progress: bool = False) -> Path:
     """Write ``<run_dir>/report.md`` atomically and return its path.
 
     Args:
@@ -108,6 +108,8 @@ def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence
         outcomes: what this invocation did.
         members: ``(name, run folder)`` of a suite's members, linked to their own reports.
         error: the failure that stopped the run, shown at the top.
+        in_progress: written as a run starts, so that a run killed before its end never leaves the previous
+            run's report looking current: it says the run started and has not finished.
     """
     run_dir = Path(run_dir)
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -116,6 +118,9 @@ def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence
         lines += [description, ""]
     lines += [f"Updated {now}. Resolved profile: [profile.yaml](profile.yaml); results: "
               f"[results.jsonl](results.jsonl).", ""]
+    if in_progress:
+        lines += [f"> **A run started at {now} and has not finished**: it is still running, or it was interrupted. "
+                  "The steps below show what is on disk; rerun to finish (finished steps are skipped).", ""]
     if error:
         lines += ["> **The run stopped with an error:**", ">", *[f"> {line}" for line in error.splitlines()], ""]
     if members:

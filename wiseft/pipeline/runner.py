@@ -64,6 +64,7 @@ class _Scope:
     def run(self) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.run_dir / "profile.yaml", dump_profile(self.profile))
+        self.report(self.profile.name, in_progress=True)  # never a previous run's report if this one is killed
         for stale in (self.run_dir / "notebooks").glob("**/.*.running.ipynb"):
             log.info("removing %s, left by an interrupted run", stale)
             stale.unlink(missing_ok=True)
@@ -108,9 +109,10 @@ class _Scope:
         self.outcomes.append(StepOutcome(step.name, "ran", why, finished - started, dest, self.run_dir))
         log.info("step %s: done in %.1f s", step.name, finished - started)
 
-    def report(self, title: str, members: Sequence[tuple[str, Path]] = (), error: str | None = None) -> Path:
+    def report(self, title: str, members: Sequence[tuple[str, Path]] = (), error: str | None = None,
+               in_progress: bool = False) -> Path:
         return write_report(self.run_dir, title=title, description=self.profile.description, steps=self.all_steps,
-                            outcomes=self.outcomes, members=members, error=error)
+                            outcomes=self.outcomes, members=members, error=error, in_progress=in_progress)
 
 
 def run_pipeline(profile: Profile, *, profile_ref: str | None = None, overrides: Sequence[str] = (),
@@ -159,6 +161,8 @@ def run_pipeline(profile: Profile, *, profile_ref: str | None = None, overrides:
         else:
             top = _Scope(profile, run_dir, "run", params(profile_ref, run_dir, overrides),
                          dependency_dirs={"": run_dir}, **common)
+        if members:  # the suite's own report, like each scope's, says a run is under way until it ends
+            top.report(profile.name, member_dirs, in_progress=True)
         try:
             for member, (name, mdir) in zip(members, member_dirs):
                 scope = _Scope(member, mdir, "run", params(None, mdir, ()), dependency_dirs={"": mdir}, **common)
@@ -175,6 +179,10 @@ def run_pipeline(profile: Profile, *, profile_ref: str | None = None, overrides:
             outcomes.extend(top.outcomes)
             top.report(profile.name, member_dirs, error=str(e))
             e.outcomes = outcomes
+            raise
+        except KeyboardInterrupt:
+            top.report(profile.name, member_dirs, error="interrupted (Ctrl-C) before the run finished; finished steps "
+                                                        "are kept, rerun to continue")
             raise
         outcomes.extend(top.outcomes)
         top.report(profile.name, member_dirs)
