@@ -95,3 +95,15 @@ def test_a_marker_with_a_malformed_file_record_reruns(tmp_path):
     marker["files"]["checkpoints/zeroshot.safetensors"]["size"] = "big"
     path.write_text(json.dumps(marker))
     assert _rerun(run, nbdir)["zeroshot"].startswith("ran:")
+
+
+def test_a_marker_cannot_send_the_checks_outside_the_run_folder(tmp_path):
+    """A forged record pointing at /dev/zero would hash forever; one at ../x would check another folder."""
+    run, nbdir = _finished(tmp_path)
+    path = run / "steps" / "zeroshot.json"
+    good = json.loads(path.read_text())
+    for rel in ("/dev/zero", "../../outside.bin", "checkpoints/../../x"):
+        marker = json.loads(json.dumps(good))
+        marker["files"][rel] = {"size": 0, "mtime_ns": 1, "sha256": "0" * 64}
+        path.write_text(json.dumps(marker))
+        assert read_marker(run / "steps", "zeroshot") is None, rel

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+import stat
 import uuid
 from pathlib import Path
 from typing import Any, Mapping
@@ -47,15 +48,21 @@ def read_marker(steps_dir: Path, step: str) -> dict[str, Any] | None:
     outputs = marker.get("outputs", [])
     files = marker.get("files", {})
     if not (isinstance(marker.get("fingerprint"), str) and isinstance(marker.get("notebook", ""), str)
-            and isinstance(outputs, list) and all(isinstance(o, str) for o in outputs)
+            and isinstance(outputs, list) and all(_inside(o) for o in outputs)
             and isinstance(files, dict) and all(_file_record_ok(k, v) for k, v in files.items())):
         log.warning("%s: damaged done-marker; the step will run again", path)
         return None
     return marker
 
 
+def _inside(rel: Any) -> bool:
+    """A path relative to the run folder that stays in it (a marker must not send the checks elsewhere)."""
+    return (isinstance(rel, str) and len(rel) <= 1000 and not Path(rel).is_absolute()
+            and ".." not in Path(rel).parts)
+
+
 def _file_record_ok(rel: Any, record: Any) -> bool:
-    return (isinstance(rel, str) and isinstance(record, dict) and is_int(record.get("size"), 0)
+    return (_inside(rel) and isinstance(record, dict) and is_int(record.get("size"), 0)
             and is_int(record.get("mtime_ns"), 0) and isinstance(record.get("sha256"), str)
             and len(record["sha256"]) == 64)
 
@@ -72,6 +79,8 @@ def _changed(path: Path, record: Mapping[str, Any]) -> str | None:
         st = path.stat()
     except OSError:
         return "is missing"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
     if st.st_size != record["size"]:
         return f"changed size ({record['size']} -> {st.st_size} bytes): damaged or replaced"
     if st.st_mtime_ns != record["mtime_ns"] and sha256_file(path) != record["sha256"]:
