@@ -141,8 +141,12 @@ class LCCfg:
     wd_exponent: list[float] = field(default_factory=lambda: [0.0, 4.0])
     l1_exponent: list[float] = field(default_factory=lambda: [4.0, 8.0])
     label_smoothing: list[float] = field(default_factory=lambda: [0.0, 0.25])
-    #: epochs ~ U{1..max_epochs}.
-    max_epochs: int = 10
+    #: T of epochs ~ U{1..T}; ``null`` finds T by the App. D.3 doubling search (the paper's protocol).
+    max_epochs: int | None = None
+    #: the doubling search's largest budget, and the smallest held-out accuracy gain of a doubling that is not
+    #: saturation (a fraction).
+    epoch_search_limit: int = 256
+    epoch_search_tolerance: float = 1e-3
     #: fraction of the reference training set held out for choosing hyperparameters (when the dataset has
     #: no validation split of its own).
     heldout_fraction: float = 0.02
@@ -354,7 +358,10 @@ def _check_ranges(p: Profile, src: str) -> None:
              "expected 0 < low <= high <= 1")
     lc = p.finetune.lc
     positive("finetune.lc.search_trials", lc.search_trials)
-    positive("finetune.lc.max_epochs", lc.max_epochs)
+    if lc.max_epochs is not None:
+        positive("finetune.lc.max_epochs", lc.max_epochs)
+    positive("finetune.lc.epoch_search_limit", lc.epoch_search_limit)
+    non_negative("finetune.lc.epoch_search_tolerance", lc.epoch_search_tolerance)
     _require(0 < lc.heldout_fraction < 1, src, "finetune.lc.heldout_fraction", lc.heldout_fraction,
              "expected a fraction in (0, 1)")
     for key in ("lr_exponent", "wd_exponent", "l1_exponent", "label_smoothing"):
