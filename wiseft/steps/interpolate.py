@@ -88,8 +88,8 @@ def fisher_dataset(profile, transform):
     name, root = profile.data.reference, data_root(profile)
     if profile.interpolation.fisher_split == "train":
         return create_train_set(name, root, transform)
-    return create_eval_set(name, root, transform, role="reference", skip_bad_images=profile.data.skip_bad_images
-                           ).dataset
+    return create_eval_set(name, root, transform, role="reference", skip_bad_images=profile.data.skip_bad_images,
+                           border_crop=profile.data.border_crop.get(name)).dataset
 
 
 def _fisher_settings(ctx: RunContext, model, theta0, theta1, finetuned: str, alphas, mode: str) -> list:

@@ -1,0 +1,88 @@
+"""The paper's protocol as the official code ran it (docs/protocols.md): ObjectNet's crop, the profiles that
+overlay a paper table, the paper defaults `wiseft profiles` shows, and the ledger's pointers into the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchvision import transforms
+
+from wiseft.datasets.fixtures import build_fake_dataset, write_image
+from wiseft.datasets.images import BorderCrop, load_rgb
+from wiseft.profile import list_profiles, load_profile
+from wiseft.steps.common import eval_sets, preprocessing_notes
+
+MAPPINGS = Path(__file__).parent.parent / "fixtures" / "objectnet-mappings"
+TRANSFORM = transforms.Compose([transforms.Resize(8), transforms.CenterCrop(8), transforms.ToTensor()])
+
+
+def _objectnet_profile(root: Path, *overrides: str):
+    return load_profile("imagenet-vitb16", [f"data.root={root}", "data.reference=objectnet", "data.shifts=[]",
+                                            "data.extra=[]", *overrides], check_references=False)
+
+
+def test_objectnet_paper_setting_is_the_uncropped_transform_and_the_intended_one_crops(tmp_path):
+    build_fake_dataset("objectnet", tmp_path, objectnet_mappings=MAPPINGS)
+    framed = tmp_path / "objectnet-1.0" / "images" / "banana" / "framed.png"
+    write_image(framed, seed=7, size=(24, 16))
+    for overrides, expected_crop in (((), 0), (("data.border_crop.objectnet=2",), 2)):
+        profile = _objectnet_profile(tmp_path, *overrides)
+        (objectnet,) = eval_sets(profile, TRANSFORM)
+        i = objectnet.dataset.files.index(str(framed))
+        raw = load_rgb(str(framed))
+        uncropped, cropped = TRANSFORM(raw), TRANSFORM(BorderCrop(2)(raw))
+        assert not torch.equal(uncropped, cropped)
+        got = objectnet.dataset[i][0]
+        assert torch.equal(got, cropped if expected_crop else uncropped)
+        assert objectnet.preprocessing == {"border_crop": expected_crop}
+        (note,) = preprocessing_notes(profile)
+        assert note.startswith("objectnet: uncropped images" if expected_crop == 0 else "objectnet: 2 px cut")
+
+
+def test_border_crop_key_is_checked():
+    import pytest
+
+    from wiseft.errors import ProfileError
+
+    with pytest.raises(ProfileError, match="data.border_crop.objectnet"):
+        load_profile("imagenet-vitb16", ["data.border_crop.objectnet=-2"], check_references=False)
+    with pytest.raises(ProfileError, match="data.border_crop"):
+        load_profile("imagenet-vitb16", ["data.border_crop.no-such-set=2"])
+
+
+def test_profiles_that_overlay_a_paper_table_run_its_model():
+    from wiseft.figures.paper import load_paper_numbers, paper_tables_for
+
+    overlays = 0
+    for name, _ in list_profiles():
+        profile = load_profile(name, check_references=False)
+        if profile.figures.paper_table is None:
+            continue
+        overlays += 1
+        for table in paper_tables_for(profile.figures.paper_table):
+            models = set(load_paper_numbers(table)["model"])
+            assert models == {profile.model.name}, (name, table, models)
+    assert overlays >= 5
+
+
+def test_paper_profiles_default_to_what_produced_the_papers_numbers(capsys):
+    from wiseft.cli import main
+
+    assert main(["profiles", "imagenet-vitb16"]) == 0
+    shown = capsys.readouterr().out
+    import yaml
+
+    cfg = yaml.safe_load(shown)
+    assert cfg["eval"]["precision"] == "fp32"
+    assert cfg["interpolation"]["fisher_floor"] == 1e-8 and cfg["interpolation"]["fisher_split"] == "eval"
+    assert cfg["baselines"]["ema_decays"] == [0.99, 0.999, 0.9999, 0.99999, 0.999999]
+    assert cfg["baselines"]["ema_biased_decays"] == [0.9999, 0.99992, 0.99994, 0.99997, 0.99999]
+    lams = cfg["baselines"]["lc_l2sp_lambdas"]
+    assert len(lams) == 22 and lams[0] == 1e-8 and lams[-1] == 500.0
+    assert np.allclose(np.log10(lams[::2]), np.arange(-8, 3))
+    assert cfg["finetune"]["lc"]["max_epochs"] is None and cfg["finetune"]["lc"]["search_trials"] == 64
+    assert cfg["data"]["border_crop"] == {}
+    mini = load_profile("mini", check_references=False)
+    assert mini.finetune.lc.max_epochs == 20 and len(mini.baselines.ema_decays) == 2  # mini keeps its short grids
