@@ -3,15 +3,23 @@ overlay a paper table, the paper defaults `wiseft profiles` shows, and the ledge
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
+import re
+import types
+import typing
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
+import yaml
 from torchvision import transforms
 
 from wiseft.datasets.fixtures import build_fake_dataset, write_image
 from wiseft.datasets.images import BorderCrop, load_rgb
-from wiseft.profile import list_profiles, load_profile
+from wiseft.errors import ProfileError
+from wiseft.profile import Profile, list_profiles, load_profile
 from wiseft.steps.common import eval_sets, preprocessing_notes
 
 MAPPINGS = Path(__file__).parent.parent / "fixtures" / "objectnet-mappings"
@@ -42,10 +50,6 @@ def test_objectnet_paper_setting_is_the_uncropped_transform_and_the_intended_one
 
 
 def test_border_crop_key_is_checked():
-    import pytest
-
-    from wiseft.errors import ProfileError
-
     with pytest.raises(ProfileError, match="data.border_crop.objectnet"):
         load_profile("imagenet-vitb16", ["data.border_crop.objectnet=-2"], check_references=False)
     with pytest.raises(ProfileError, match="data.border_crop"):
@@ -71,10 +75,7 @@ def test_paper_profiles_default_to_what_produced_the_papers_numbers(capsys):
     from wiseft.cli import main
 
     assert main(["profiles", "imagenet-vitb16"]) == 0
-    shown = capsys.readouterr().out
-    import yaml
-
-    cfg = yaml.safe_load(shown)
+    cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["eval"]["precision"] == "fp32"
     assert cfg["interpolation"]["fisher_floor"] == 1e-8 and cfg["interpolation"]["fisher_split"] == "eval"
     assert cfg["baselines"]["ema_decays"] == [0.99, 0.999, 0.9999, 0.99999, 0.999999]
@@ -86,3 +87,71 @@ def test_paper_profiles_default_to_what_produced_the_papers_numbers(capsys):
     assert cfg["data"]["border_crop"] == {}
     mini = load_profile("mini", check_references=False)
     assert mini.finetune.lc.max_epochs == 20 and len(mini.baselines.ema_decays) == 2  # mini keeps its short grids
+
+
+# ------------------------------------------------------------------------------------------ the ledger
+LEDGER = Path(__file__).parent.parent.parent / "docs" / "protocols.md"
+
+
+def _ledger_rows(section: str) -> list[list[str]]:
+    lines = LEDGER.read_text(encoding="utf-8").split(f"## {section}\n", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    end = next((i for i, line in enumerate(lines[start:], start) if not line.startswith("|")), len(lines))
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[start + 2:end]]
+
+
+def _resolves_in_schema(key: str) -> bool:
+    tp: object = Profile
+    for i, part in enumerate(key.split(".")):
+        if typing.get_origin(tp) is dict:
+            return i == len(key.split(".")) - 1  # one level of free keys: data.border_crop.objectnet
+        if not dataclasses.is_dataclass(tp):
+            return False
+        hints = typing.get_type_hints(tp)
+        if part not in hints:
+            return False
+        tp = hints[part]
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 1:
+            tp = args[0]
+    return True
+
+
+def _code_exists(ref: str) -> bool:
+    if "/" in ref:
+        return (LEDGER.parent.parent / ref).exists()
+    parts = ref.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def test_every_ledger_row_points_at_a_profile_key_and_at_code():
+    rows = _ledger_rows("Ledger")
+    assert len(rows) >= 30 and all(len(r) == 6 for r in rows)
+    for choice, _paper, _official, _default, key_cell, code_cell in rows:
+        keys, refs = re.findall(r"`([^`]+)`", key_cell), re.findall(r"`([^`]+)`", code_cell)
+        assert keys and refs, choice
+        for key in keys:
+            assert _resolves_in_schema(key), (choice, key)
+        for ref in refs:
+            assert _code_exists(ref), (choice, ref)
+    assert not _resolves_in_schema("finetune.lc.no_such_key") and not _code_exists("wiseft.fisher.no_such_name")
+
+
+def test_ledger_profile_table_names_the_packaged_profiles_and_their_models():
+    rows = _ledger_rows("Profiles and the tables they overlay")
+    named = {p.strip("` ") for row in rows for p in row[0].split(",")}
+    assert named == {name for name, _ in list_profiles()} - {"mini"}
+    for row in rows:
+        for name in (p.strip("` ") for p in row[0].split(",")):
+            model = load_profile(name, check_references=False).model.name
+            assert row[2].replace("/", "-").replace("@", "-").replace("px", "") == model, (name, row[2])
