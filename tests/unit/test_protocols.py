@@ -49,6 +49,26 @@ def test_objectnet_paper_setting_is_the_uncropped_transform_and_the_intended_one
         assert note.startswith("objectnet: uncropped images" if expected_crop == 0 else "objectnet: 2 px cut")
 
 
+def test_results_rows_record_the_border_crop_of_their_set():
+    from types import SimpleNamespace
+
+    from wiseft.datasets.base import EvalSet, Protocol
+    from wiseft.steps.common import append_rows
+
+    class Sweep:
+        def to_rows(self, ctx, mode=None, extra=None):
+            return [SimpleNamespace(dataset=d, extra=dict(extra or {})) for d in ("imagenet", "objectnet")]
+
+    stored = []
+    ctx = SimpleNamespace(results=SimpleNamespace(append=stored.extend))
+    sets = [EvalSet("imagenet", [], [], Protocol()), EvalSet("objectnet", [], [], Protocol(),
+                                                            preprocessing={"border_crop": 2})]
+    frame = append_rows(ctx, Sweep(), sets, extra={"finetuned": "finetuned_e2e"})
+    assert [row.extra for row in stored] == [{"finetuned": "finetuned_e2e"},
+                                             {"finetuned": "finetuned_e2e", "border_crop": 2}]
+    assert len(frame) == 2
+
+
 def test_border_crop_key_is_checked():
     with pytest.raises(ProfileError, match="data.border_crop.objectnet"):
         load_profile("imagenet-vitb16", ["data.border_crop.objectnet=-2"], check_references=False)
