@@ -74,8 +74,8 @@ def eval_sets(profile: Profile, transform: Callable, *, heldout: bool = False) -
         transform: the model's evaluation transform.
         heldout: also add the reference's held-out split (role ``heldout``), used to choose α without shift data.
     """
-    root, cap, skip, crop = data_root(profile), profile.eval.max_images, profile.data.skip_bad_images, \
-        profile.data.border_crop
+    root, cap, skip = data_root(profile), profile.eval.max_images, profile.data.skip_bad_images
+    crop = profile.data.border_crop  # per dataset, over the registry's border_crop (ObjectNet: docs/protocols.md)
     sets = [create_eval_set(profile.data.reference, root, transform, max_images=cap, skip_bad_images=skip,
                             role="reference", border_crop=crop.get(profile.data.reference))]
     sets += [create_eval_set(name, root, transform, max_images=cap, skip_bad_images=skip, role="shift",

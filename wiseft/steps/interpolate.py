@@ -8,9 +8,10 @@ values of ``interpolation.keep`` are also written as checkpoints (``wiseft_<mode
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
+import torch
 
 from ..checkpoint import checkpoint_paths, read_state_dict, save_classifier
 from ..ensembles import output_settings
@@ -18,6 +19,7 @@ from ..errors import WiseftError
 from ..evaluation import lerp_settings
 from ..finetune.step import variant_cfg
 from ..interpolation import interpolate_state_dicts
+from ..profile import Profile
 from ..run import RunContext
 from .common import (
     append_rows,
@@ -79,7 +81,7 @@ def sweep(ctx: RunContext, finetuned: str, mode: str, alphas: Sequence[float], *
     return append_rows(ctx, result, sets, mode=mode, extra={**(extra or {}), "finetuned": finetuned})
 
 
-def fisher_dataset(profile, transform):
+def fisher_dataset(profile: Profile, transform: Callable | None) -> torch.utils.data.Dataset:
     """The images the Fisher is estimated on: the reference's split named by ``interpolation.fisher_split``
     (``eval``: its evaluation split, as the official code runs; ``train``: its training split), with the model's
     evaluation transform. :func:`~wiseft.fisher.compute_fisher` draws a class-balanced sample from it."""
