@@ -202,6 +202,8 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
             head.bias.copy_(result.head.bias.to(head.bias))
         record = {"hparams": result.hparams.as_dict(), "regularizer": result.regularizer,
                   "heldout_acc": result.heldout_acc, "shots": k}
+        if result.epoch_budget is not None:  # T of the trials' U{1..T}, from the App. D.3 doubling search
+            record["epoch_budget"] = result.epoch_budget.as_dict()
         atomic_write_json(train_dir / f"{stem}_search.json", {**record, "trials": result.trials})
         _save(classifier, ctx.checkpoint_path(stem), _meta(ctx, profile, mode="lc", lc=record))
         summary[stem] = record

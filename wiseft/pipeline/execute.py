@@ -92,10 +92,10 @@ _shutdown_noise = _ShutdownNoise()
 
 
 def _kernel_manager_logging_to(log: Any) -> type:
-    """An ``AsyncKernelManager`` whose kernels write their stderr to the open file ``log``."""
-    from jupyter_client import AsyncKernelManager
+    """The pipeline's (encrypted) kernel manager, whose kernels write their stderr to the open file ``log``."""
+    from .kernels import EncryptedAsyncKernelManager
 
-    class KernelLoggingToFile(AsyncKernelManager):
+    class KernelLoggingToFile(EncryptedAsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             kw.setdefault("stderr", log)
             await super()._async_launch_kernel(kernel_cmd, **kw)
