@@ -109,7 +109,7 @@ def acquire(run_dir: str | os.PathLike, what: str | None = None) -> Path:
                     _held[folder] = [None, 1, None]
                     return folder
                 raise RunFolderBusy(f"run folder {folder} is in use by {_holder(lock_path)}; wait for it to finish, "
-                                    "or choose another --out") from None
+                                    "or use another run folder (--out)") from None
         token = uuid.uuid4().hex
         fh.seek(0)
         fh.truncate()

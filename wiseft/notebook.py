@@ -4,7 +4,7 @@ The notebooks under ``notebooks/`` stay thin: a parameters cell, then short cell
 things a notebook needs that are not a pipeline step live here:
 
 - :func:`open_run` turns the four notebook parameters (``profile``, ``overrides``, ``run_dir``, ``device``)
-  into a :class:`~wiseft.run.RunContext`. ``run_dir=None`` means ``runs/<profile>`` of the repository the
+  into a :class:`~wiseft.run.RunContext`, whose run folder is locked while each later cell runs. ``run_dir=None`` means ``runs/<profile>`` of the repository the
   notebook lives in (``$WISEFT_RUNS/<profile>`` when that is set), and ``device=None`` means
   ``$WISEFT_DEVICE`` if set, else the profile's device, so that
   ``WISEFT_DEVICE=cuda bash scripts/run_tests.sh`` runs the committed notebooks on a GPU unchanged.
@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from . import locks
 from .errors import WiseftError
 from .profile import Profile, load_profile
 from .run import RunContext
@@ -90,7 +91,59 @@ def open_run(profile: str | os.PathLike, overrides: Sequence[str] = (), run_dir:
     cfg = load_profile(profile, list(overrides or ()))
     folder = Path(run_dir).expanduser() if run_dir is not None else notebook_run_dir(cfg.name)
     chosen = device or os.environ.get(DEVICE_ENV) or None
-    return RunContext(cfg, folder.resolve(), chosen)
+    ctx = RunContext(cfg, folder.resolve(), chosen)  # takes the run folder's lock: refused now if it is busy
+    _CELL_LOCK.adopt(ctx)
+    return ctx
+
+
+class _CellLock:
+    """In IPython, the run folders of :func:`open_run` are locked while a cell runs, not while the kernel idles.
+
+    Held for a kernel's life, the lock would shut out ``wiseft run`` and the next notebook of the pipeline for as
+    long as a finished notebook stays open. Instead an input transformer takes the lock of every opened folder as
+    a cell starts (a cell that cannot have it raises :class:`~wiseft.locks.RunFolderBusy` instead of running), and
+    ``post_run_cell`` gives it back. Under ``wiseft run`` the kernel shares the runner's lock.
+    """
+
+    def __init__(self) -> None:
+        self.shell: Any = None
+        self.folders: set[Path] = set()
+        self.holding: set[Path] = set()
+
+    def adopt(self, ctx: RunContext) -> None:
+        shell = _ipython()
+        if shell is None or not hasattr(shell, "input_transformers_post"):
+            return  # a script: the context holds its lock for its life
+        if shell is not self.shell:
+            self.release()
+            self.shell, self.folders = shell, set()
+            shell.input_transformers_post.append(self)
+            shell.events.register("post_run_cell", self.release)
+        folder = ctx.dir.resolve()
+        if folder not in self.holding:
+            locks.acquire(folder)  # this cell's hold (the context's own is given back below)
+            self.holding.add(folder)
+        self.folders.add(folder)
+        ctx.close()
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        for folder in sorted(self.folders - self.holding):
+            try:
+                locks.acquire(folder)
+            except (WiseftError, OSError) as e:
+                self.release()
+                message = str(e) if isinstance(e, WiseftError) else f"cannot lock {folder}: {e}"
+                return [f"raise __import__('wiseft.locks').locks.RunFolderBusy({message!r})\n"]
+            self.holding.add(folder)
+        return lines
+
+    def release(self, *_: Any) -> None:
+        for folder in self.holding:
+            locks.release(folder)
+        self.holding.clear()
+
+
+_CELL_LOCK = _CellLock()
 
 
 def describe_run(ctx: RunContext) -> str:

@@ -122,3 +122,37 @@ def test_private_names_differ_and_name_their_owner():
     a, b = private_name(".tmp-x"), private_name(".tmp-x")
     assert a != b and f"pid{os.getpid()}" in a
     assert not is_stale(a)  # this process is alive
+
+
+@pytest.fixture
+def ipython():
+    """A fresh IPython shell (cells run as in a kernel); yields ``run(source) -> ExecutionResult``."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    sh = InteractiveShell.instance()
+    yield lambda source: sh.run_cell(source, store_history=True)
+    sh.set_custom_exc((), None)
+    InteractiveShell.clear_instance()
+
+
+def test_a_notebook_holds_the_lock_while_a_cell_runs_and_never_while_idle(toy_cli, holder, ipython, capsys):
+    run, common = toy_cli
+    folder = run.root / "run"
+    probe = ("import subprocess, sys\n"
+             f"held = subprocess.run([sys.executable, '-c', 'import sys; from wiseft.locks import acquire; "
+             f"acquire(sys.argv[1])', {str(folder)!r}], capture_output=True, env={_env()!r}).returncode != 0\n")
+    assert ipython(f"from wiseft.notebook import open_run\nctx = open_run({common[1]!r}, [], {str(folder)!r}, 'cpu')"
+                   ).success
+    assert ipython(probe).success and ipython("held").result is True  # locked while the probing cell ran
+    probe_idle = subprocess.run([sys.executable, "-c", "import sys; from wiseft.locks import acquire; "
+                                 "acquire(sys.argv[1])", str(folder)], env=_env(), capture_output=True)
+    assert probe_idle.returncode == 0  # an idle notebook blocks nobody (`wiseft run`, the next notebook)
+    capsys.readouterr()
+
+    pid = holder(folder)  # e.g. `wiseft run` started in a terminal
+    result = ipython("ran = True")
+    assert not result.success and isinstance(result.error_in_exec, RunFolderBusy)
+    assert f"pid {pid}" in capsys.readouterr().out
+    from IPython.core.interactiveshell import InteractiveShell
+
+    assert "ran" not in InteractiveShell.instance().user_ns  # the refused cell did not run

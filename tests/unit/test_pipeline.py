@@ -170,7 +170,7 @@ def test_missing_notebook_and_busy_run_folder_are_named(tmp_path, nbdir):
     (tmp_path / "run").mkdir(exist_ok=True)
     with open(tmp_path / "run" / ".wiseft-run.lock", "a+") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        with pytest.raises(RunFolderBusy, match="is in use by .*choose another --out"):
+        with pytest.raises(RunFolderBusy, match=r"is in use by .*another run folder \(--out\)"):
             run_pipeline(make_profile(), out_dir=tmp_path / "run", notebooks_dir=nbdir, executor=FakeExecutor())
 
 
