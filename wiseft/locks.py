@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 
 from .errors import WiseftError
+from .schema import loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,9 @@ def _describe_self() -> str:
 
 def _holder(path: Path) -> str:
     try:
-        info = json.loads(path.read_text(encoding="utf-8")[:4096])
+        info = loads_bounded(path.read_bytes()[:4096])
         return f"pid {int(info['pid'])} ({str(info['what'])[:80]}, since {str(info['since'])[:32]})"
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError):
         return "another process"
 
 
@@ -77,8 +78,8 @@ def _inherited(folder: Path) -> bool:
     if folder != parent and parent not in folder.parents:
         return False
     try:
-        info = json.loads((parent / LOCK_NAME).read_text(encoding="utf-8")[:4096])
-    except (OSError, ValueError, RecursionError):
+        info = loads_bounded((parent / LOCK_NAME).read_bytes()[:4096])
+    except (OSError, ValueError):
         return False
     return isinstance(info, dict) and info.get("token") == token
 

@@ -4,8 +4,9 @@ The notebooks under ``notebooks/`` stay thin: a parameters cell, then short cell
 things a notebook needs that are not a pipeline step live here:
 
 - :func:`open_run` turns the four notebook parameters (``profile``, ``overrides``, ``run_dir``, ``device``)
-  into a :class:`~wiseft.run.RunContext`, whose run folder is locked while each later cell runs. ``run_dir=None`` means ``runs/<profile>`` of the repository the
-  notebook lives in (``$WISEFT_RUNS/<profile>`` when that is set), and ``device=None`` means
+  into a :class:`~wiseft.run.RunContext`, whose run folder is locked while each later cell runs.
+  ``run_dir=None`` means ``runs/<profile>`` of the repository the notebook lives in
+  (``$WISEFT_RUNS/<profile>`` when that is set), and ``device=None`` means
   ``$WISEFT_DEVICE`` if set, else the profile's device, so that
   ``WISEFT_DEVICE=cuda bash scripts/run_tests.sh`` runs the committed notebooks on a GPU unchanged.
 - :func:`stop_if` ends a notebook early *without an error* (a figure whose data the profile lacks): it prints

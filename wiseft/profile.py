@@ -169,7 +169,8 @@ class FinetuneCfg:
 
 @dataclass
 class InterpolationCfg:
-    #: explicit α values; ``null`` means 0 … 1 in steps of ``alpha_step``, which must divide 1 (the paper's 21 values).
+    #: explicit α values; ``null`` means 0 … 1 in steps of ``alpha_step`` (the paper's 21 values); the step must
+    #: divide 1.
     alphas: list[float] | None = None
     alpha_step: float = 0.05
     #: α grid of the sweeps of fine-tuning variants and k-shot runs (``null``: the main grid); a coarser grid

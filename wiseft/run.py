@@ -18,10 +18,10 @@ from typing import Any
 
 import torch
 
+from . import locks
 from .device import resolve_device
 from .errors import WiseftError
 from .io import atomic_write_text, stable_hash
-from . import locks
 from .paths import default_run_dir
 from .profile import Profile, dump_profile, profile_to_dict
 from .results import ResultRow, ResultsStore
@@ -81,10 +81,11 @@ class RunContext:
             folder = locks.acquire(self.dir)
         except OSError as e:
             raise writable_folder_error(e, self.dir) from e
-        self._release = weakref.finalize(self, locks.release, folder)
         if self.results_path.exists() and not self.results_path.is_file():
+            locks.release(folder)
             raise WiseftError(f"{self.results_path} is not a file (results are appended to it); move it away or "
                               "choose another --out")
+        self._release = weakref.finalize(self, locks.release, folder)
 
     def close(self) -> None:
         """Give back the run folder's lock (also done when the object is garbage-collected)."""

@@ -15,7 +15,8 @@ from wiseft.locks import LOCK_ENV, RunFolderBusy, is_stale, private_name, run_fo
 
 ROOT = Path(__file__).resolve().parents[2]
 _HOLD = ("import sys, time\nfrom wiseft.locks import run_folder_lock\n"
-         "with run_folder_lock(sys.argv[1], 'wiseft finetune'):\n    print('locked', flush=True)\n    time.sleep(120)\n")
+         "with run_folder_lock(sys.argv[1], 'wiseft finetune'):\n"
+         "    print('locked', flush=True)\n    time.sleep(120)\n")
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -61,7 +61,8 @@ def test_an_out_that_is_a_file_is_named(toy_cli, one_line_error):
 
 
 def test_a_full_disk_is_one_line_naming_the_file(toy_cli, one_line_error):
-    """A file-size limit makes every write past 32 kB (the checkpoint, not the profile) fail as a full disk does; the CLI names the file."""
+    """A file-size limit makes every write past 32 kB (the checkpoint, not the profile) fail as a full disk
+    does; the CLI names the file."""
     run, common = toy_cli
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -112,7 +112,8 @@ def test_ctrl_c_during_a_notebook_step_shows_no_kernel_traceback(tmp_path):
                                           "time.sleep(120)")]
     nbformat.write(nb, tmp_path / "slow.ipynb")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "WISEFT_PROGRESS": "0"}
-    proc = subprocess.Popen([sys.executable, "-c", _DRIVER, str(tmp_path / "slow.ipynb"), str(tmp_path / "out" / "slow.ipynb")],
+    proc = subprocess.Popen([sys.executable, "-c", _DRIVER, str(tmp_path / "slow.ipynb"),
+                             str(tmp_path / "out" / "slow.ipynb")],
                             stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=lambda: (os.setpgrp(), signal.signal(signal.SIGINT, signal.SIG_DFL)))
     try:

@@ -5,9 +5,10 @@ saves after each cell, which helps to inspect a long step). On success it is ren
 failure to ``<name>.failed.ipynb`` and the error names the notebook, the cell and the exception. A run killed
 mid-step leaves only the hidden ``.running`` file, which the next run overwrites.
 
-The kernel's own stderr goes to ``.<name>.kernel.log`` beside it (kept when the step fails), not to the terminal: when Ctrl-C stops a run,
-the kernel is shut down mid-cell and its messaging layer logs a ``ZMQError`` traceback while it dies, which is
-noise after a clean interruption (the log keeps it, and anything else a dying kernel says, for inspection).
+The kernel's own stderr goes to ``.<name>.kernel.log`` beside it (kept when the step fails), not to the terminal:
+when Ctrl-C stops a run, the kernel is shut down mid-cell and its messaging layer logs a ``ZMQError`` traceback
+while it dies, which is noise after a clean interruption (the log keeps it, and anything else a dying kernel
+says, for inspection).
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from ..schema import is_int, loads_bounded
 
 log = logging.getLogger(__name__)
 
-__all__ = ["notebook_code_hash", "marker_path", "read_marker", "write_marker", "remove_marker", "fingerprint", "is_up_to_date",
-           "file_record"]
+__all__ = ["notebook_code_hash", "marker_path", "read_marker", "write_marker", "remove_marker", "fingerprint",
+           "is_up_to_date", "file_record"]
 
 MARKER_FORMAT = 1
 
