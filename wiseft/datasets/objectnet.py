@@ -16,11 +16,11 @@ class-subsampled ImageNet on the same 113 classes.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DatasetError
+from ..schema import loads_bounded
 
 __all__ = ["ObjectNetMapping", "load_objectnet_mapping", "MAPPING_FILES"]
 
@@ -130,7 +130,7 @@ def _parse(mappings_dir: str, _stamp: tuple[int, ...]) -> ObjectNetMapping:
 
 def _read_json(path: Path, strings: bool = False) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_bounded(path.read_bytes())
     except (OSError, ValueError) as e:
         raise DatasetError(f"cannot read ObjectNet mapping {str(path)!r}: {e}") from e
     if not isinstance(data, dict):

@@ -14,7 +14,6 @@ which keyed its cache by dataset class and split only).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -30,6 +29,7 @@ from ..errors import WiseftError
 from ..io import atomic_path, atomic_write_json, stable_hash
 from ..locks import private_name
 from ..progress import progress
+from ..schema import loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def cached_features(encoder: torch.nn.Module, dataset: torch.utils.data.Dataset,
 
 def _read(folder: Path) -> FeatureSet:
     try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        meta = loads_bounded((folder / "meta.json").read_bytes())
         feats = np.load(folder / "features.npy", mmap_mode="r", allow_pickle=False)
         labels = np.load(folder / "labels.npy", allow_pickle=False)
     except (OSError, ValueError) as e:

@@ -19,7 +19,6 @@ checkpoint when the newest is damaged.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -37,6 +36,7 @@ from safetensors.torch import load_file, save_file
 from ..errors import CheckpointError
 from ..io import atomic_path, atomic_write_json, sha256_file
 from ..locks import is_stale, private_name
+from ..schema import loads_bounded
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def latest_state(root: str | os.PathLike) -> Path | None:
 
 def _verify(path: Path) -> dict[str, Any]:
     try:
-        marker = json.loads((path / MARKER).read_text(encoding="utf-8"))
+        marker = loads_bounded((path / MARKER).read_bytes())
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{path / MARKER}: unreadable checkpoint marker ({e}); delete {path}") from e
     files = marker.get("files") if isinstance(marker, dict) else None
@@ -317,9 +317,9 @@ def load_train_state(path: str | os.PathLike) -> LoadedState:
     path = Path(path)
     _verify(path)
     try:
-        trainer = json.loads((path / "trainer.json").read_text(encoding="utf-8"))
-        opt_meta = json.loads((path / "optimizer.json").read_text(encoding="utf-8"))
-        rng_meta = json.loads((path / "rng.json").read_text(encoding="utf-8"))
+        trainer = loads_bounded((path / "trainer.json").read_bytes())
+        opt_meta = loads_bounded((path / "optimizer.json").read_bytes())
+        rng_meta = loads_bounded((path / "rng.json").read_bytes())
         model = load_file(str(path / "model.safetensors"))
         opt_tensors = load_file(str(path / "optimizer.safetensors"))
         rng_tensors = load_file(str(path / "rng.safetensors"))

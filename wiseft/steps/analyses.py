@@ -36,6 +36,7 @@ from ..finetune.step import _features, _reference_set
 from ..io import atomic_write_json, atomic_write_text, stable_hash
 from ..results import load_results
 from ..run import RunContext
+from ..schema import loads_bounded
 from .common import (checkpoint_sha256, classifier_transform, eval_sets, evaluate, has_checkpoint, load_endpoint,
                      write_weights)
 
@@ -97,9 +98,11 @@ def run_analyses(ctx: RunContext, *, force: bool = False) -> pd.DataFrame:
         "cka": profile.baselines.cka_max_samples, "seed": profile.seed, "datasets": profile.datasets,
         "max_images": profile.eval.max_images})
     if not force and path.is_file() and marker.is_file():
-        import json
-
-        if json.loads(marker.read_text()).get("fingerprint") == fingerprint:
+        try:
+            recorded = loads_bounded(marker.read_bytes())
+        except (OSError, ValueError):  # a damaged marker: recompute
+            recorded = None
+        if isinstance(recorded, dict) and recorded.get("fingerprint") == fingerprint:
             log.info("%s is up to date; not recomputed", path)
             return pd.read_csv(path)
 
