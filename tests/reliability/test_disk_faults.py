@@ -96,3 +96,16 @@ def test_an_os_error_anywhere_in_a_command_is_exit_code_2(toy_cli, one_line_erro
     monkeypatch.setattr(zs, "build_zeroshot", broken)
     code, _, err = run("zeroshot", *common)
     one_line_error(code, err, str(run.root / "somewhere"))
+
+
+def test_a_write_error_without_a_file_name_names_the_run_folder(toy_cli, one_line_error, monkeypatch):
+    """`os.write` on a full disk names no file (results rows are appended that way): the line names --out."""
+    run, common = toy_cli
+    from wiseft.results import ResultsStore
+
+    def full(self, rows):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(ResultsStore, "append", full)
+    code, _, err = run("zeroshot", *common)
+    one_line_error(code, err, str(run.root / "run"), "free some disk space")

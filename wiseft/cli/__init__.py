@@ -67,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as e:  # a folder not writable, a full disk, a file where a folder belongs …
         from ..oserrors import describe_os_error
 
-        print(f"wiseft {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
+        where = getattr(args, "out", None) or getattr(args, "root", None)  # when the error names no file
+        print(f"wiseft {args.command}: error: {describe_os_error(e, where)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"wiseft {args.command}: interrupted", file=sys.stderr)
