@@ -16,10 +16,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,7 +28,7 @@ from torch import nn
 
 from .device import dtype_for, resolve_device
 from .errors import CheckpointError, WiseftError
-from .registries import looks_like_path
+from .weights import looks_like_path, no_random_init_warning, read_weights_file
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,6 @@ __all__ = [
     "create_clip",
     "ensure_model_config",
     "resolve_pretrained",
-    "read_weights_file",
     "eval_transform",
 ]
 
@@ -170,33 +167,6 @@ def resolve_pretrained(pretrained: str | None) -> tuple[str, str | Path | None]:
     return "tag", pretrained
 
 
-def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read third-party weights: ``.safetensors``, or a torch file with ``weights_only=True`` (no fallback).
-
-    Raises:
-        CheckpointError: naming the file when it is unreadable or holds pickled objects beyond tensors.
-    """
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from .checkpoint import read_state_dict
-
-        return read_state_dict(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        raise CheckpointError(
-            f"{path}: cannot be read safely with torch.load(weights_only=True) ({e}). wiseft never unpickles "
-            f"arbitrary objects; export a plain state dict of tensors (ideally as .safetensors) instead") from e
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a state dict of tensors (or {{'state_dict': ...}}), "
-                              f"found {type(obj).__name__}")
-    if obj and next(iter(obj)).startswith("module."):  # saved from DistributedDataParallel
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return obj
-
-
 def _load_clip_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
     """Load a CLIP state dict the way open_clip's ``load_checkpoint`` does, but from tensors already read."""
     from open_clip.convert import convert_state_dict
@@ -293,27 +263,6 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         mean=tuple(float(m) for m in pp.mean), std=tuple(float(s) for s in pp.std),
         image_size=(int(size[0]), int(size[1])),
     )
-
-
-class _DropRandomInitWarning(logging.Filter):
-    """open_clip warns on the root logger that a model built without a tag is random."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("No pretrained weights loaded")
-
-
-@contextlib.contextmanager
-def no_random_init_warning(active: bool = True):
-    """Drop open_clip's "initialized randomly" warning while ``active``: it is false when weights are loaded
-    next (a weights file, a wiseft checkpoint) and noise when random weights are the point (pretraining the
-    offline world's CLIP)."""
-    quiet = _DropRandomInitWarning()
-    if active:
-        logging.getLogger().addFilter(quiet)
-    try:
-        yield
-    finally:
-        logging.getLogger().removeFilter(quiet)
 
 
 def eval_transform(image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float],
