@@ -27,7 +27,7 @@ from typing import Any, Mapping
 import torch
 
 from .errors import CheckpointError, WiseftError
-from .io import atomic_path, atomic_write_json, sha256_file
+from .io import atomic_path, atomic_write_json, git_commit, sha256_file
 from .models import ClassificationHead, ClassifierInfo, ImageClassifier, ensure_model_config
 from .weights import no_random_init_warning, read_state_dict, read_weights_file
 
@@ -106,8 +106,6 @@ _FIELD_CHECKS: tuple[tuple[str, Any, str], ...] = (
 
 # ----------------------------------------------------------------------------------------------- write
 def _default_provenance() -> dict[str, Any]:
-    from .run import git_commit
-
     return {"git_commit": git_commit(), "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "parents": []}
 
