@@ -28,6 +28,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from ..models import register_pretrained_resolver
 from .build import REFERENCE_DATASET, WorldSpec, build_world, class_dir_names, world_dir, world_hash
 from .pretrain import PretrainSpec, pretrain_clip, save_pretrained, zero_shot_accuracy
 from .worlds import (WORLD_PREFIX, check_world_tag, classnames, get_world_cfg, list_worlds, parse_world_tag,
@@ -272,6 +273,9 @@ def resolve_world_pretrained(tag: str, **kwargs) -> Path:
         return Path(active["weights"])
     return ensure_pretrained(name, **kwargs)
 
+
+# ``pretrained: world:<name>`` resolves here, and the world's CLIP config registers with open_clip when needed.
+register_pretrained_resolver(WORLD_PREFIX.rstrip(":"), resolve_world_pretrained, register_model_configs)
 
 # Register now only when open_clip is already loaded: importing it costs seconds, which notebooks that only read
 # results should not pay. wiseft.models.ensure_model_config and the pretraining register it when they need it.
