@@ -36,6 +36,7 @@ from ..finetune.step import _features, _reference_set
 from ..io import atomic_write_json, atomic_write_text, stable_hash
 from ..results import load_results
 from ..run import RunContext
+from .baselines import lc_hparams
 from .common import (checkpoint_sha256, classifier_transform, eval_sets, evaluate, has_checkpoint, load_endpoint,
                      write_weights)
 
@@ -62,8 +63,6 @@ _COLUMNS = ["dataset", "measure", "value", "comparison", "n"]
 
 def _half_heads(ctx: RunContext, classifier) -> list[dict[str, torch.Tensor]]:
     """Two LCs on random halves of the reference training set (the LC recipe of the baselines)."""
-    from .baselines import lc_hparams
-
     profile, device = ctx.profile, ctx.device
     feats = _features(profile, classifier, _reference_set(profile), device)
     x, y = feats.tensors()

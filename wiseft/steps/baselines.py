@@ -61,7 +61,7 @@ from .common import (append_rows, checkpoint_sha256, classifier_transform, eval_
 log = logging.getLogger(__name__)
 
 __all__ = ["E2E_METHODS", "LC_METHODS", "OUTPUT_METHODS", "METHODS", "SUBDIR", "baseline_e2e_cfg", "lc_hparams",
-           "lpft_start", "run_baselines", "baseline_rows", "tensor_sha256", "run_analyses", "choose_alpha"]
+           "lpft_start", "run_baselines", "baseline_rows", "tensor_sha256"]
 
 E2E_METHODS = ("l2sp", "ema", "ema_biased", "lpft")
 LC_METHODS = ("lc_l2sp", "distill")
@@ -450,6 +450,3 @@ def baseline_rows(ctx: RunContext, methods: Sequence[str] = METHODS) -> pd.DataF
     df = df.assign(_setting=setting).drop_duplicates(subset=["method", "mode", "alpha", "_setting", "dataset",
                                                               "metric"], keep="last")
     return df.drop(columns="_setting").reset_index(drop=True)
-
-
-from .analyses import choose_alpha, run_analyses  # noqa: E402  (re-exported: one module for the notebook)
