@@ -1,7 +1,7 @@
 """The profile-level step and the ``wiseft finetune`` subcommand, with fakes for sibling modules.
 
 ``wiseft.zeroshot``, ``wiseft.datasets.create_train_set`` and ``wiseft.checkpoint`` are replaced by small fakes
-through the adapters of :mod:`wiseft.finetune.step`, so these tests check the wiring, not those modules.
+through the adapters of :mod:`wiseft.steps.train`, so these tests check the wiring, not those modules.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from wiseft.errors import WiseftError
-from wiseft.finetune import step
+from wiseft.steps import train as step
 from wiseft.profile import load_profile
 from wiseft.run import RunContext
 

@@ -4,7 +4,6 @@
 * :func:`search_linear` / :func:`train_linear`: a linear head on frozen, cached features (:func:`cached_features`),
   with the paper's random hyperparameter search scored on held-out training data.
 * :func:`kshot_indices`: seeded k-images-per-class subsets (Fig. 17).
-* :func:`run_step`: the profile-level step behind ``wiseft finetune`` and the pipeline.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from .kshot import dataset_labels, kshot_indices
 from .linear import LCHparams, LinearHead, linear_accuracy, train_linear
 from .schedule import WarmupCosine, warmup_cosine_lr
 from .search import LCResult, heldout_split, sample_trials, search_linear
-from .step import run_step
 
 __all__ = [
     "finetune_e2e", "E2EResult", "build_optimizer", "WarmupCosine", "warmup_cosine_lr",
@@ -24,5 +22,5 @@ __all__ = [
     "FeatureSet", "cached_features", "compute_features", "dataset_fingerprint", "module_fingerprint",
     "LCHparams", "LinearHead", "train_linear", "linear_accuracy",
     "LCResult", "sample_trials", "heldout_split", "search_linear",
-    "kshot_indices", "dataset_labels", "run_step",
+    "kshot_indices", "dataset_labels",
 ]

@@ -32,13 +32,13 @@ from ..errors import WiseftError
 from ..evaluation import WeightSetting, head_setting
 from ..finetune.linear import train_linear
 from ..finetune.search import heldout_split
-from ..finetune.step import _features, _reference_set
 from ..io import atomic_write_json, atomic_write_text, stable_hash
 from ..results import load_results
 from ..run import RunContext
 from .baselines import lc_hparams
 from .common import (checkpoint_sha256, classifier_transform, eval_sets, evaluate, has_checkpoint, load_endpoint,
                      write_weights)
+from .train import _features, _reference_set
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,6 @@ from ..finetune.augment import preprocess_of, train_transform
 from ..finetune.e2e import E2EResult, finetune_e2e
 from ..finetune.linear import LCHparams, LinearHead, train_linear
 from ..finetune.search import fixed_hparams
-from ..finetune.step import WithTransform, _features, _reference_set
 from ..io import stable_hash
 from ..models import ImageClassifier
 from ..profile import E2ECfg, Profile
@@ -57,6 +56,7 @@ from ..results import load_results
 from ..run import RunContext
 from .common import (append_rows, checkpoint_sha256, classifier_transform, eval_sets, evaluate, has_checkpoint,
                      load_endpoint, write_weights)
+from .train import WithTransform, _features, _reference_set
 
 log = logging.getLogger(__name__)
 

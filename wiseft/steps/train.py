@@ -23,12 +23,12 @@ from ..errors import WiseftError
 from ..io import atomic_write_json
 from ..paths import cache_dir, data_root
 from ..profile import E2ECfg, Profile
-from . import distributed as D
-from .augment import eval_transform, preprocess_of, train_transform
-from .e2e import finetune_e2e
-from .features import FeatureSet, cached_features, dataset_fingerprint
-from .kshot import kshot_indices
-from .search import heldout_split, search_linear
+from ..finetune import distributed as D
+from ..finetune.augment import eval_transform, preprocess_of, train_transform
+from ..finetune.e2e import finetune_e2e
+from ..finetune.features import FeatureSet, cached_features, dataset_fingerprint
+from ..finetune.kshot import kshot_indices
+from ..finetune.search import heldout_split, search_linear
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ MODES = ("e2e", "lc", "kshot")
 def _zeroshot_classifier(ctx, classnames: list[str], device: torch.device) -> torch.nn.Module:
     """θ_0: the run's zero-shot checkpoint (built and saved first if the zero-shot step has not run), so that
     fine-tuning starts from exactly the weights every sweep interpolates from."""
-    from ..steps.zeroshot import build_zeroshot
+    from .zeroshot import build_zeroshot
 
     classifier = build_zeroshot(ctx)
     if list(classifier.info.classnames) != list(classnames):
