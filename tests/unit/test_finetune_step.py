@@ -81,7 +81,7 @@ def fakes(monkeypatch, tmp_path):
         saved[Path(stem).name] = json.loads(json.dumps(meta, default=str))
 
     monkeypatch.setattr(step, "_zeroshot_classifier", lambda profile, names, device: FakeClassifier(len(names)))
-    monkeypatch.setattr(step, "_reference_set", reference_set)
+    monkeypatch.setattr(step, "reference_set", reference_set)
     monkeypatch.setattr(step, "_heldout_features", lambda profile, classifier, device: None)
     monkeypatch.setattr(step, "_save", save)
     monkeypatch.setenv("WISEFT_CACHE", str(tmp_path / "cache"))

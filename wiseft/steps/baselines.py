@@ -56,7 +56,7 @@ from ..results import load_results
 from ..run import RunContext
 from .common import (append_rows, checkpoint_sha256, classifier_transform, eval_sets, evaluate, has_checkpoint,
                      load_endpoint, write_weights)
-from .train import WithTransform, _features, _reference_set
+from .reference import WithTransform, cached_reference_features, reference_set
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _train_e2e(ctx: RunContext, device: torch.device, name: str, make: Callable[
     start over when the saved state belongs to other settings."""
     profile = ctx.profile
     cfg = baseline_e2e_cfg(profile)
-    base = _reference_set(profile)
+    base = reference_set(profile)
     out = ctx.checkpoints_dir / SUBDIR / f"train_{name}"
     model, hooks = make()
     train_set = WithTransform(base, train_transform(cfg.augmentation, preprocess_of(model), cfg.crop_scale))
@@ -307,7 +307,7 @@ def _run_lc(ctx, device, items: list[_Item], force: bool, done: pd.DataFrame) ->
     stale = [i for i in items if force or not _fresh(ctx, i, fps[i])]
     if stale and D.is_main_process():
         classifier = _zeroshot(ctx, device)
-        feats = _features(profile, classifier, _reference_set(profile), device)
+        feats = cached_reference_features(profile, classifier, reference_set(profile), device)
         x, y = feats.tensors()
         w0, b0 = classifier.head.weight.detach().clone(), classifier.head.bias.detach().clone()
         init = (w0.cpu(), b0.cpu()) if profile.finetune.lc.init == "zeroshot" else None
