@@ -127,7 +127,7 @@ def stable_hash(obj: Any, length: int = 16) -> str:
 @functools.lru_cache(maxsize=1)
 def git_commit() -> str:
     """The commit of the wiseft source tree (``-dirty`` when it has changes), or the package version."""
-    from . import __version__
+    from ._version import __version__
 
     here = Path(__file__).resolve().parent
     try:
