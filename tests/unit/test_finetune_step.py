@@ -7,7 +7,6 @@ through the adapters of :mod:`wiseft.steps.train`, so these tests check the wiri
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,22 +15,12 @@ import torch
 from safetensors.torch import save_file
 
 from wiseft.errors import WiseftError
-from wiseft.steps import train as step
 from wiseft.profile import load_profile
 from wiseft.run import RunContext
+from wiseft.steps import train as step
+from tests.helpers import finetune_worker as worker
 
-_spec = importlib.util.spec_from_file_location(
-    "finetune_worker", Path(__file__).resolve().parents[1] / "integration" / "finetune_worker.py")
-worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FakeEncoder(torch.nn.Module):
