@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / ".importlinter"
 
@@ -125,3 +127,24 @@ def test_the_layer_contract_catches_an_upward_import(tmp_path):
     result = _lint_imports(tmp_path, tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "wiseft.errors is not allowed to import wiseft.cli" in result.stdout
+
+
+def test_the_front_doors_resolve_and_import_wiseft_stays_light():
+    code = ("import sys, wiseft; light = 'torch' not in sys.modules and 'wiseft.profile' not in sys.modules; "
+            "doors = {n: getattr(wiseft, n) for n in wiseft.__all__}; "
+            "from wiseft import world; "  # a submodule is still a submodule, not a front door
+            "print(light, all(callable(v) for n, v in doors.items() if n != '__version__'), world.__name__, "
+            "doors['open_run'].__module__, doors['RunContext'].__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    assert out.stdout.split() == ["True", "True", "wiseft.world", "wiseft.notebook", "wiseft.run"]
+
+
+def test_the_package_docstring_names_every_front_door():
+    import wiseft
+
+    for name in wiseft.__all__:
+        if name != "__version__" and not name.endswith("Error"):
+            assert f"`{name}`" in wiseft.__doc__, name
+    assert "load_profile" in dir(wiseft)
+    with pytest.raises(AttributeError, match="no attribute 'missing'"):
+        wiseft.missing  # noqa: B018
