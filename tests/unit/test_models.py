@@ -88,6 +88,15 @@ def test_registered_prefix_delegates_to_its_resolver(tiny_model_name, tmp_path, 
     assert resolve_pretrained("other:small") == ("tag", "other:small")  # an unregistered prefix is an open_clip tag
 
 
+def test_a_resolver_module_that_is_missing_or_registers_nothing_is_named(monkeypatch):
+    monkeypatch.setattr(models, "_PRETRAINED_RESOLVERS", {"gone": "wiseft_no_such_module"})
+    with pytest.raises(WiseftError, match="'gone:x' needs the module wiseft_no_such_module, which is not installed"):
+        resolve_pretrained("gone:x")
+    monkeypatch.setattr(models, "_PRETRAINED_RESOLVERS", {"odd": "json"})
+    with pytest.raises(WiseftError, match="json did not register a resolver for pretrained 'odd:' values"):
+        resolve_pretrained("odd:x")
+
+
 def test_models_does_not_import_the_world_which_registers_itself_when_first_needed():
     code = ("import sys, wiseft.models as m; assert 'wiseft.world' not in sys.modules; "
             "assert m._PRETRAINED_RESOLVERS['world'] == 'wiseft.world'; m.ensure_model_config('wiseft-mini-clip'); "
