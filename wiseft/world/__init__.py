@@ -6,7 +6,8 @@ digits, pen strokes drawn with PIL): a broad image–caption set for contrastive
 (``wiseft-mini-clip``) is pretrained on the pairs in under 5 minutes on 2 CPU cores (wiseft ships the ``mini``
 result, see :func:`ensure_pretrained`). Both are cached by content hash, so they are built once per setting.
 Importing this package after open_clip registers the model config with open_clip (and its image tower with timm);
-otherwise :func:`register_model_configs` does.
+otherwise :func:`register_model_configs` does. Importing it also registers ``pretrained: world:<name>`` with
+:func:`wiseft.models.register_pretrained_resolver`.
 
 Example:
     >>> import open_clip
