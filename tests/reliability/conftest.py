@@ -23,7 +23,7 @@ def toy_cli(tmp_path, tiny_model_name, clean_registry):
     import contextlib
     import io
 
-    from tests.toy_task import build_toy_task, toy_profile
+    from tests.helpers.toy_task import build_toy_task, toy_profile
     from wiseft.cli import main
 
     build_toy_task(tmp_path)

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tests.stub_notebooks import write_step_notebooks
+from tests.helpers.stub_notebooks import write_step_notebooks
 from wiseft.pipeline import run_pipeline
 from wiseft.pipeline.markers import is_up_to_date, read_marker
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.stub_notebooks import write_step_notebooks
+from tests.helpers.stub_notebooks import write_step_notebooks
 from wiseft.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def test_atomically_written_files_follow_the_umask(tmp_path, make_classifier, um
 
 
 def test_data_verify_counts_only_the_images_it_decoded(tmp_path, clean_registry, capsys):
-    from tests.toy_task import build_toy_task
+    from tests.helpers.toy_task import build_toy_task
     from wiseft.cli import main
     from wiseft.datasets import add_dataset_config
 

@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-import synth_results as S  # noqa: E402
+from tests.helpers import synth_results as S  # noqa: E402
 from wiseft.errors import WiseftError  # noqa: E402
 from wiseft.figures import (get_figure, list_figures, load_run_results, save_figure, save_table)  # noqa: E402
 from wiseft.figures import data as D  # noqa: E402

@@ -16,13 +16,7 @@ from wiseft.finetune.kshot import dataset_labels, kshot_indices
 from wiseft.finetune.linear import LCHparams, LinearHead, linear_accuracy, train_linear
 from wiseft.profile import LCCfg
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------- features

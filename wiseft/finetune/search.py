@@ -23,8 +23,8 @@ import torch
 
 from ..device import resolve_device
 from ..errors import WiseftError
-from ..profile import LCCfg
 from ..progress import progress
+from .config import LCCfg
 from .epoch_budget import EpochBudget, find_epoch_budget
 from .linear import LCHparams, LinearHead, linear_accuracy, train_linear
 from .sampler import derive_seed

@@ -17,7 +17,6 @@ from ..checkpoint import checkpoint_paths, read_state_dict, save_classifier
 from ..ensembles import output_settings
 from ..errors import WiseftError
 from ..evaluation import lerp_settings
-from ..finetune.step import variant_cfg
 from ..interpolation import interpolate_state_dicts
 from ..profile import Profile
 from ..run import RunContext
@@ -30,6 +29,7 @@ from .common import (
     has_checkpoint,
     load_endpoint,
 )
+from .train import variant_cfg
 
 log = logging.getLogger(__name__)
 
