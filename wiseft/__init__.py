@@ -11,7 +11,8 @@ The front doors, importable from ``wiseft`` itself:
 - models: :func:`create_clip`, :func:`build_zeroshot_classifier`, :func:`load_classifier`,
   :func:`save_classifier`;
 - WiSE-FT itself: :func:`interpolate_state_dicts`; results: :func:`load_results`;
-- the errors (:class:`WiseftError` and its subclasses).
+- the errors (:class:`WiseftError` and its subclasses; :class:`RunFolderBusy` refuses a second writer of a
+  run folder).
 
 Only the errors are imported with the package; the other names load their module on first use, so that
 ``import wiseft`` (and the CLI's ``--help``) stays fast. The CLI is ``wiseft`` (``python -m wiseft``).
@@ -30,6 +31,8 @@ from .errors import (
     NumericsError,
     PipelineError,
     ProfileError,
+    RunFolderBusy,
+    StorageError,
     WiseftError,
 )
 
@@ -53,6 +56,8 @@ __all__ = [
     "IncompatibleStateError",
     "NumericsError",
     "PipelineError",
+    "RunFolderBusy",
+    "StorageError",
     *_FRONT_DOORS,
 ]
 

@@ -35,5 +35,9 @@ class PipelineError(WiseftError):
     """A pipeline step (notebook) failed."""
 
 
+class RunFolderBusy(WiseftError):
+    """Another process is writing into the run folder (it holds the folder's lock)."""
+
+
 class StorageError(WiseftError):
     """A file or folder cannot be written or read: permissions, a full disk, a file where a folder belongs."""

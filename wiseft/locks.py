@@ -27,7 +27,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from .errors import WiseftError
+from .errors import RunFolderBusy
 from .schema import loads_bounded
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,6 @@ LOCK_ENV = "WISEFT_RUN_LOCK"
 
 _guard = threading.Lock()
 _held: dict[Path, list] = {}   # resolved run folder -> [lock file or None (inherited), holds, token or None]
-
-
-class RunFolderBusy(WiseftError):
-    """Another process is writing into the run folder."""
 
 
 def _describe_self() -> str:
