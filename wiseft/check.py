@@ -46,15 +46,16 @@ from .errors import WiseftError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TOLERANCE_PP", "RECORD_ENV", "EXPECTED_DIR", "expected_file", "key_numbers", "claims", "compare_numbers",
+__all__ = ["TOLERANCE_PP", "RECORD_ENV", "EXPECTED_DIR", "EXPECTED_ENV", "expected_file", "key_numbers", "claims", "compare_numbers",
            "check_results", "check_run", "record_expected", "main"]
 
 #: Largest difference (percentage points) between a number and its recorded value that still counts as the same.
 TOLERANCE_PP = 0.5
 #: Set to 1 (``scripts/record_notebooks.sh``): :func:`check_run` records the run's values before checking them.
 RECORD_ENV = "WISEFT_RECORD_EXPECTED"
-#: Where the expected values live, relative to the repository root.
+#: Where the expected values live, relative to the repository root (``$WISEFT_EXPECTED_DIR`` moves it).
 EXPECTED_DIR = Path("notebooks") / "expected"
+EXPECTED_ENV = "WISEFT_EXPECTED_DIR"
 _MAX_LISTED = 8
 
 
@@ -64,13 +65,18 @@ def expected_file(profile: str, device: str, root: str | os.PathLike | None = No
     Args:
         profile: the profile's name.
         device: a device type (``cpu``, ``cuda``, ``mps``).
-        root: the repository root (default: the one the notebooks run in, :func:`wiseft.notebook.repo_root`).
+        root: the repository root (default: the one the notebooks run in, :func:`wiseft.paths.repo_root`);
+            ``$WISEFT_EXPECTED_DIR``, when set, is the folder itself.
     """
-    if root is None:
+    from .io import safe_name
+
+    profile, device = safe_name(profile, "profile name"), safe_name(device, "device")
+    if root is None and os.environ.get(EXPECTED_ENV):
+        folder = Path(os.environ[EXPECTED_ENV]).expanduser()
+    else:
         from .paths import repo_root
 
-        root = repo_root() or Path.cwd()
-    folder = Path(root) / EXPECTED_DIR
+        folder = Path(root if root is not None else repo_root() or Path.cwd()) / EXPECTED_DIR
     own = folder / f"{profile}-{device}.json"
     return own if own.is_file() or device == "cpu" else folder / f"{profile}-cpu.json"
 
