@@ -132,3 +132,25 @@ def test_the_committed_cpu_values_of_mini_pass_their_own_claims():
         ends = [numbers[f"wiseft|{mode}|{a}|avg"] for a in ("0", "1")]
         best = max(v for k, v in numbers.items() if k.startswith(f"wiseft|{mode}|") and k.endswith("|avg"))
         assert best > max(ends) and numbers[f"wiseft|{mode}|0|world-print"] < numbers[f"wiseft|{mode}|1|world-print"]
+
+
+def test_the_command_line_records_then_checks_a_run_folder(tmp_path, sound, capsys, monkeypatch):
+    from wiseft.check import main
+    from wiseft.results import ResultsStore
+
+    df, _ = sound
+    run = tmp_path / "run"
+    rows = lambda frame: frame.astype(object).where(frame.notna(), None).to_dict("records")  # noqa: E731
+    ResultsStore(run / "results.jsonl").append(rows(df))
+    monkeypatch.setenv("WISEFT_EXPECTED_DIR", str(tmp_path / "expected"))
+    assert main(["record", str(run), "--device", "cuda"]) == 0
+    assert (tmp_path / "expected" / "mini-cuda.json").is_file()
+    assert main(["run", str(run), "--device", "cuda"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("ok    ")
+    ResultsStore(run / "results.jsonl").append(rows(_reversed_alpha(df)))  # replaces the sweep's rows
+    assert main(["run", str(run), "--device", "cuda"]) == 1
+    assert "FAIL  the sweep's ends" in capsys.readouterr().out
+    (tmp_path / "expected" / "mini-cuda.json").write_text("{\"numbers\": [1, 2]}")
+    assert main(["run", str(run), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "mini-cuda.json: no 'numbers' object" in err and "\n" not in err
