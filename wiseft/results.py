@@ -1,9 +1,10 @@
 """The results store: tidy rows in ``<run>/results.jsonl``, read back as a DataFrame.
 
 Each evaluation writes one JSON object per (model setting, dataset, metric). The store keeps **one row per
-measurement**: a row's identity is :func:`row_key` (run, model, method, mode, α, dataset, metric and the
-setting's own knobs in ``extra``), and writing a row whose key the file already holds replaces that row in
-place instead of adding a second one. Re-executing a step on an existing run (a notebook run again, nbval over a
+measurement**: a row's identity is :func:`row_key` (profile, model, method, mode, α, dataset, metric and the
+setting's own knobs in ``extra``), and writing a row whose key the file already holds replaces that row in place
+instead of adding a second one. The run id (a hash of the profile's settings) is not part of the key: a run folder
+run again with changed settings holds the new numbers, not both. Re-executing a step on an existing run (a notebook run again, nbval over a
 finished run, ``wiseft run --force``) therefore leaves the file as it was when the numbers are the same (the
 old row, with its time, is kept byte for byte) and updates it in place when they differ; a table never depends
 on how often a step ran.
@@ -45,8 +46,8 @@ METHODS = ("zeroshot", "finetuned", "wiseft", "ose", "ose_prob", "fisher", "rand
 MODES = ("e2e", "lc")
 ROLES = ("reference", "shift", "extra", "heldout")
 #: The columns that identify a measurement (with ``extra`` less :data:`_EXTRA_NOT_KEY`); ``value``, ``n``,
-#: ``role``, ``time`` and ``git_commit`` are what was measured and when, not what.
-KEY_FIELDS = ("run_id", "profile", "model", "pretrained", "method", "mode", "alpha", "dataset", "metric")
+#: ``role``, ``run_id``, ``time`` and ``git_commit`` are what was measured, with which settings and when, not what.
+KEY_FIELDS = ("profile", "model", "pretrained", "method", "mode", "alpha", "dataset", "metric")
 #: ``extra`` entries that describe a measurement rather than name it: the dataset's protocol, images skipped as
 #: unreadable, the hash of a baseline's inputs (a retrained baseline's new rows replace its old ones).
 _EXTRA_NOT_KEY = frozenset({"protocol", "skipped_images", "fingerprint"})
@@ -96,8 +97,8 @@ class ResultRow:
 def row_key(row: ResultRow | Mapping[str, Any]) -> str:
     """The identity of a measurement: :data:`KEY_FIELDS` and the naming entries of ``extra``, as one string.
 
-    Two rows with the same key measure the same thing (the same model setting of the same run on the same
-    dataset and metric); the store keeps only the latest of them.
+    Two rows with the same key measure the same thing (the same model setting of a profile on the same dataset
+    and metric); the store keeps only the latest of them.
     """
     record = asdict(row) if isinstance(row, ResultRow) else row
     extra = record.get("extra")

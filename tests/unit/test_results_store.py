@@ -70,9 +70,12 @@ def test_the_key_names_the_measurement_not_its_numbers_or_provenance():
                 extra={"setting": "l2sp λ=0.1", "lambda": 0.1, "fingerprint": "f", "skipped_images": 3})
     assert row_key(base) == row_key(same) == row_key(vars(same))
     assert row_key(_row(alpha=1)) == row_key(_row(alpha=1.0))
-    for other in (_row(extra={"setting": "l2sp λ=0.1", "lambda": 1.0}), _row(alpha=0.55), _row(run_id="run2"),
-                  _row(method="ose"), _row(mode="lc"), _row(dataset="world-noise"), _row(metric="f1")):
+    for other in (_row(extra={"setting": "l2sp λ=0.1", "lambda": 1.0}), _row(alpha=0.55), _row(profile="other"),
+                  _row(model="ViT-B-16"), _row(method="ose"), _row(mode="lc"), _row(dataset="world-noise"),
+                  _row(metric="f1")):
         assert row_key(other) != row_key(base)
+    # the same folder run again with changed settings (another run id): its new numbers replace the old ones
+    assert row_key(_row(run_id="run2")) == row_key(_row())
 
 
 def test_a_rewrite_keeps_a_torn_line_and_the_file_mode(tmp_path, caplog):
@@ -92,9 +95,9 @@ def test_a_rewrite_keeps_a_torn_line_and_the_file_mode(tmp_path, caplog):
 def _replace_and_append(path: str, writer: int) -> None:
     store = ResultsStore(path)
     for i in range(ROUNDS):
-        batch = [_row(run_id=f"w{writer}", alpha=None, n=i, extra={"i": i, "pad": "x" * 500})]
+        batch = [_row(run_id=f"w{writer}", alpha=None, n=i, extra={"writer": writer, "i": i, "pad": "x" * 500})]
         if writer == 0:  # writer 0 also rewrites the same rows every time: the file is replaced under writer 1
-            batch += _sweep(value=0.5 if i % 2 else 0.6, run_id="shared")
+            batch += _sweep(value=0.5 if i % 2 else 0.6, run_id="shared", profile="shared")
         store.append(batch)
 
 
