@@ -49,7 +49,8 @@ def _notebook(profile: Path, run: Path) -> nbformat.NotebookNode:
 def _nbval(folder: Path, cfg: str) -> str:
     with kernel_env():
         proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-v",
-                               "--rootdir", str(folder), "--nbval-lax", "--nbval-sanitize-with", str(REPO / "tests" / "notebooks" / cfg),
+                               "--rootdir", str(folder), "--nbval-lax",
+                               "--nbval-sanitize-with", str(REPO / "tests" / "notebooks" / cfg),
                                "sound.ipynb", "planted.ipynb"], cwd=folder, capture_output=True, text=True, timeout=300)
     return proc.stdout + proc.stderr
 
