@@ -216,6 +216,7 @@ def _setting_order(frame: pd.DataFrame, index: str) -> Callable[[Any], tuple]:
         return tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts) if p)
 
     first = frame.drop_duplicates(subset=[index]).set_index(index)
+
     def key(label: Any) -> tuple:
         row = first.loc[label]
         method = row.get("method")
@@ -223,6 +224,7 @@ def _setting_order(frame: pd.DataFrame, index: str) -> Callable[[Any], tuple]:
         alpha = -1.0 if alpha is None or (isinstance(alpha, float) and math.isnan(alpha)) else float(alpha)
         rank = METHODS.index(method) if method in METHODS else len(METHODS)
         return (rank, str(row.get("mode") or ""), alpha, natural(label))
+
     return key
 
 
