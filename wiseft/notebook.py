@@ -33,20 +33,20 @@ import pandas as pd
 
 from . import locks
 from .errors import WiseftError
+from .paths import display_path, repo_root
 from .profile import Profile, load_profile
 from .run import RunContext
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DEVICE_ENV", "RUNS_ENV", "open_run", "notebook_run_dir", "describe_run", "run_results", "stop_if",
+__all__ = ["DEVICE_ENV", "RUNS_ENV", "open_run", "repo_root", "notebook_run_dir", "display_path", "describe_run",
+           "describe_written", "run_results", "stop_if",
            "stopped", "show", "markdown", "save_tables", "paper_comparison"]
 
 #: Environment variable that chooses the device of notebooks whose ``device`` parameter is ``None``.
 DEVICE_ENV = "WISEFT_DEVICE"
 #: Environment variable naming the folder of run folders for notebooks whose ``run_dir`` parameter is ``None``.
 RUNS_ENV = "WISEFT_RUNS"
-#: A file that marks the folder holding the pipeline notebooks (``<repo>/notebooks``).
-_MARKER = Path("notebooks") / "01_data.ipynb"
 
 
 # ------------------------------------------------------------------------------------------ opening a run
@@ -54,24 +54,16 @@ def notebook_run_dir(profile_name: str, start: str | os.PathLike | None = None) 
     """``runs/<profile>`` of the repository a notebook runs in (or ``$WISEFT_RUNS/<profile>``).
 
     ``$WISEFT_RUNS``, when set, is the folder of run folders (a scratch folder to run the notebooks from
-    scratch without touching ``runs/``). Otherwise the repository is the first of ``start`` (default: the
-    working directory, which Jupyter sets to the notebook's folder) and its parents that holds
-    ``notebooks/01_data.ipynb``; else the source tree wiseft is imported from, when it has one; else the
-    working directory.
+    scratch without touching ``runs/``). Otherwise ``runs/<profile>`` of :func:`repo_root`, else of the working
+    directory.
     """
     from .io import safe_name
 
     name = safe_name(profile_name, "profile name")
     if os.environ.get(RUNS_ENV):
         return Path(os.environ[RUNS_ENV]).expanduser() / name
-    here = Path(start if start is not None else Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / _MARKER).is_file():
-            return folder / "runs" / name
-    source_tree = Path(__file__).resolve().parents[1]
-    if (source_tree / _MARKER).is_file():
-        return source_tree / "runs" / name
-    return here / "runs" / name
+    root = repo_root(start)
+    return (root if root is not None else Path(start if start is not None else Path.cwd()).resolve()) / "runs" / name
 
 
 def open_run(profile: str | os.PathLike, overrides: Sequence[str] = (), run_dir: str | os.PathLike | None = None,
@@ -152,8 +144,16 @@ def describe_run(ctx: RunContext) -> str:
     with a preprocessing choice of the protocol (ObjectNet's border crop: the paper's uncropped images or not)."""
     from .steps.common import preprocessing_notes
 
-    lines = [f"profile {ctx.profile.name} ({ctx.profile.source}); run folder {ctx.dir}; device {ctx.device}"]
+    source, sep, overrides = str(ctx.profile.source).partition(" (with --set ")
+    source = display_path(source) if Path(source).is_absolute() else source
+    lines = [f"profile {ctx.profile.name} ({source}{sep}{overrides}); run folder {display_path(ctx.dir)}; "
+             f"device {ctx.device}"]
     return "\n".join(lines + preprocessing_notes(ctx.profile))
+
+
+def describe_written(paths: Sequence[str | os.PathLike]) -> str:
+    """The files a cell wrote, one line (paths as :func:`~wiseft.paths.display_path` writes them)."""
+    return "written: " + (", ".join(display_path(p) for p in paths) if paths else "nothing")
 
 
 def run_results(ctx: RunContext) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 
 ``WISEFT_CACHE`` moves the cache (pretrained world model, feature caches, the offline world's images);
 ``WISEFT_DATA`` points at the folder that holds real datasets (one sub-folder per dataset).
+:func:`display_path` writes a path the way notebooks and reports print it: never with the machine's folders.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "data_root", "default_run_dir"]
+__all__ = ["cache_dir", "data_root", "default_run_dir", "repo_root", "display_path", "NOTEBOOKS_MARKER"]
+
+#: A file that marks the repository root (the folder holding the pipeline notebooks).
+NOTEBOOKS_MARKER = Path("notebooks") / "01_data.ipynb"
 
 
 def cache_dir() -> Path:
@@ -33,3 +37,37 @@ def default_run_dir(profile_name: str) -> Path:
     from .io import safe_name
 
     return Path("runs") / safe_name(profile_name, "profile name")
+
+
+def repo_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The repository the notebooks run in: the first of ``start`` (default: the working directory, which
+    Jupyter sets to the notebook's folder) and its parents that holds ``notebooks/01_data.ipynb``; else the
+    source tree wiseft is imported from, when it has one; else ``None``."""
+    here = Path(start if start is not None else Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / NOTEBOOKS_MARKER).is_file():
+            return folder
+    source_tree = Path(__file__).resolve().parents[1]
+    return source_tree if (source_tree / NOTEBOOKS_MARKER).is_file() else None
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as the notebooks print it, without the machine's folders: relative to the repository
+    (``runs/mini``), else under ``$WISEFT_RUNS`` or ``$WISEFT_CACHE`` (written so), else relative to the working
+    directory, else under the home folder (``~/…``); only a path outside all of these is printed whole."""
+    target = Path(path).expanduser().resolve()
+    places: list[tuple[Path, str]] = []
+    root = repo_root()
+    if root is not None:
+        places.append((root, ""))
+    for env in ("WISEFT_RUNS", "WISEFT_CACHE"):
+        if os.environ.get(env):
+            places.append((Path(os.environ[env]).expanduser().resolve(), f"${env}"))
+    places += [(Path.cwd().resolve(), ""), (Path.home().resolve(), "~")]
+    for base, name in places:
+        try:
+            rel = target.relative_to(base)
+        except ValueError:
+            continue
+        return "/".join(part for part in (name, rel.as_posix() if rel.parts else "") if part) or "."
+    return str(target)

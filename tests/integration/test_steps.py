@@ -123,3 +123,21 @@ def test_cli_batch_entry_points_call_the_same_steps(tmp_path, tiny_model_name, c
         b = swept[(swept.dataset == dataset) & (swept.metric == "top1")].value.iloc[0]
         assert a == pytest.approx(b, abs=1e-9)
     assert main(["evaluate", "no-such-checkpoint", *common]) == 2
+
+
+def test_running_every_step_again_on_the_run_leaves_its_results_file_unchanged(toy_run):
+    """Re-executing the steps on a finished run (a notebook run again, nbval after `wiseft run`) writes the same
+    measurements over themselves: the file stays byte for byte, with no row twice."""
+    from wiseft.results import duplicate_keys
+    from wiseft.steps import evaluate_all_finetuned
+
+    ctx, df = toy_run
+    before = ctx.results_path.read_bytes()
+    assert duplicate_keys(ctx.results_path) == []
+    run_zeroshot(ctx)
+    evaluate_all_finetuned(ctx)
+    sweeps = run_interpolation(ctx)
+    run_variant_sweeps(ctx)
+    run_kshot_sweeps(ctx)
+    assert len(sweeps) and ctx.results_path.read_bytes() == before
+    assert duplicate_keys(ctx.results_path) == [] and len(load_results(ctx.results_path)) == len(df)

@@ -24,7 +24,7 @@ def _append_many(path: str, writer: int) -> None:
     store = ResultsStore(path)
     for i in range(ROWS_PER_PROCESS):
         # a long extra makes each line several kilobytes, so torn or interleaved writes would show
-        store.append([_row(run_id=f"w{writer}", n=i, extra={"pad": "x" * 3000, "i": i})])
+        store.append([_row(run_id=f"w{writer}", n=i, extra={"pad": "x" * 3000, "writer": writer, "i": i})])
 
 
 def test_two_processes_appending_lose_no_row(tmp_path):

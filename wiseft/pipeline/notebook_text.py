@@ -18,6 +18,14 @@ device = None  # None: $WISEFT_DEVICE when set, else the profile's device"""
 
 OPEN_RUN = "ctx = open_run(profile, overrides, run_dir, device)\nprint(describe_run(ctx))"
 
+#: The device-independent check (``wiseft.check``): the paper's claims and key numbers within 0.5 pp.
+CHECK_RUN_NOTE = """\
+**The check.** The paper's claims about this run, one line each, and every number of its paper tables against the
+values recorded for the profile and the device (`notebooks/expected/<profile>-<device>.json`) within 0.5 pp. On the
+CPU the tables above are compared digit for digit as well; a GPU runner compares these lines only (the *device
+tier*, `docs/notebooks.md`). A broken run prints `FAIL` and what is off."""
+CHECK_RUN = f"{CHECK}\nprint(check_run(ctx))"
+
 PARAMETERS_NOTE = """\
 **Parameters.** The next cell holds this notebook's parameters; its defaults are the offline `mini` profile, so the
 notebook runs as it is in JupyterLab. `wiseft run --profile NAME` executes it with papermill and injects its own
@@ -130,7 +138,8 @@ where the profile asks for them: the **output-space ensemble** of the endpoints'
 code's `--fisher`). The α values of `interpolation.keep` are also written as checkpoints. Then the WiSE-FT curves of
 the fine-tuning variants (Fig. 3) and of the k-shot classifiers (Fig. 17)."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.figures.tables import headline, sweep_table, table1\n"
+        ("code", "from wiseft.check import check_run\n"
+                 "from wiseft.figures.tables import headline, sweep_table, table1\n"
                  "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
                  "from wiseft.steps import run_interpolation, run_kshot_sweeps, run_variant_sweeps"),
         ("params", PARAMETERS),
@@ -155,6 +164,8 @@ cost*, the largest average-shift gain over the fine-tuned model among the α wit
         ("md", "**Tables 4 and 5 layout**: every α of the sweep, end-to-end fine-tuning, then the linear classifier."),
         ("code", f"{CHECK}\nprint(markdown(sweep_table(results, 'e2e'), title='WiSE-FT sweep, E2E (%)'))"),
         ("code", f"{CHECK}\nprint(markdown(sweep_table(results, 'lc'), title='WiSE-FT sweep, LC (%)'))"),
+        ("md", CHECK_RUN_NOTE),
+        ("code", CHECK_RUN),
     ],
     "05_baselines.ipynb": [
         ("md", """\

@@ -88,9 +88,11 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
     figures = ["get_figure", "load_analyses" if spec.source == "analyses" else None,
                "save_figure" if kind == "figure" else "save_table" if name != "sweep_table" else None]
     helpers = ["describe_run", "open_run", "stop_if", "show" if kind == "figure" else "markdown",
+               "describe_written" if kind != "figure" else None,
                "paper_comparison" if name in T.PAPER_TABLES else None,
                "run_results" if spec.source != "analyses" else None, "save_tables" if name == "sweep_table" else None]
-    imports = (f"from wiseft.figures import {', '.join(sorted(n for n in figures if n))}\n"
+    imports = ("from wiseft.check import check_run\n" if name == "table1" else "") + (
+               f"from wiseft.figures import {', '.join(sorted(n for n in figures if n))}\n"
                f"from wiseft.notebook import {', '.join(sorted(n for n in helpers if n))}")
     cells: list[tuple[str, str]] = [
         ("md", intro), ("md", T.PARAMETERS_NOTE), ("code", imports), ("params", T.PARAMETERS), ("code", T.OPEN_RUN),
@@ -108,12 +110,15 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
                   ("code", f"{T.CHECK}\nprint(markdown(lc, title='WiSE-FT sweep, LC (%)'))"),
                   ("md", "Written as `sweep_table_e2e` and `sweep_table_lc` (a mode the profile does not fine-tune "
                          "is left out)."),
-                  ("code", "save_tables(ctx.figures_dir, {'sweep_table_e2e': e2e, 'sweep_table_lc': lc}, "
-                           "title=spec.paper + ': ' + spec.title)")]
+                  ("code", "print(describe_written(save_tables(ctx.figures_dir, {'sweep_table_e2e': e2e, "
+                           "'sweep_table_lc': lc}, title=spec.paper + ': ' + spec.title)))")]
     else:
         cells += [("code", "table = spec.draw(df)"),
                   ("code", f"{T.CHECK}\nprint(markdown(table, title=spec.paper + ' (%)'))"),
-                  ("code", "save_table(table, ctx.figures_dir, spec.name, title=f'{spec.paper}: {spec.title} (%)')")]
+                  ("code", "print(describe_written(save_table(table, ctx.figures_dir, spec.name, "
+                           "title=f'{spec.paper}: {spec.title} (%)')))")]
+    if name == "table1":
+        cells += [("md", T.CHECK_RUN_NOTE), ("code", T.CHECK_RUN)]
     if name in T.PAPER_TABLES:
         cells += [("md", "Beside the paper: when the profile matches a setting of the paper (`figures.paper_table`), "
                          "the run's numbers, the paper's in brackets, and the difference in pp."),

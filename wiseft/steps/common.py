@@ -246,9 +246,36 @@ def append_rows(ctx: RunContext, result: SweepResult, sets: list[EvalSet] = (), 
     return pd.DataFrame([r.__dict__ for r in rows])
 
 
+def _setting_order(frame: pd.DataFrame, index: str) -> Callable[[Any], tuple]:
+    """The declared order of a summary table's rows: method (in :data:`wiseft.results.METHODS` order), mode, α,
+    then the label with its numbers compared as numbers (``l2sp λ=0.01`` before ``l2sp λ=0.1`` and ``λ=1``)."""
+    import math
+    import re
+
+    from ..results import METHODS
+
+    def natural(label: Any) -> tuple:
+        parts = re.split(r"(\d+(?:\.\d+)?(?:e-?\d+)?)", str(label))
+        return tuple((0, float(p), "") if i % 2 else (1, 0.0, p) for i, p in enumerate(parts) if p)
+
+    first = frame.drop_duplicates(subset=[index]).set_index(index)
+
+    def key(label: Any) -> tuple:
+        row = first.loc[label]
+        method = row.get("method")
+        alpha = row.get("alpha")
+        alpha = -1.0 if alpha is None or (isinstance(alpha, float) and math.isnan(alpha)) else float(alpha)
+        rank = METHODS.index(method) if method in METHODS else len(METHODS)
+        return (rank, str(row.get("mode") or ""), alpha, natural(label))
+
+    return key
+
+
 def summary_table(frame: pd.DataFrame, index: str = "setting") -> pd.DataFrame:
     """Primary metric per setting (rows) and dataset (columns), in %, with the shift average and the mean of
-    reference and shift average — the layout of the paper's tables."""
+    reference and shift average — the layout of the paper's tables. Rows come in a declared order (method, mode,
+    α, label: :func:`_setting_order`) and columns in the evaluation's order of the datasets, never in the order
+    the results file happens to hold its batches."""
     if frame.empty:
         return frame
     frame = frame.copy()
@@ -257,6 +284,10 @@ def summary_table(frame: pd.DataFrame, index: str = "setting") -> pd.DataFrame:
     primary = frame.groupby("dataset", sort=False)["metric"].first()
     frame = frame[frame["metric"] == frame["dataset"].map(primary)]
     table = frame.pivot_table(index=index, columns="dataset", values="value", sort=False) * 100
+    order = sorted(table.index, key=_setting_order(frame, index))
+    # columns: the datasets in the evaluation's order, as the rows of the first setting (in that order) hold them
+    by_setting = {label: list(dict.fromkeys(group["dataset"])) for label, group in frame.groupby(index, sort=False)}
+    table = table.loc[order, list(dict.fromkeys(d for label in order for d in by_setting[label]))]
     roles = frame.groupby("dataset", sort=False)["role"].first()
     reference = [d for d in table.columns if roles[d] == "reference"]
     shifts = [d for d in table.columns if roles[d] == "shift"]

@@ -224,5 +224,7 @@ def describe_world(table: pd.DataFrame) -> str:
     world = table.attrs.get("world")
     if not world:
         return "This profile uses no offline world: its datasets and weights come from outside wiseft."
-    return (f"Offline world {world['world']!r}: images in {world['folder']}; pretrained CLIP weights "
-            f"{world['weights']} (both built once, then reused from the cache).")
+    from ..paths import display_path
+
+    return (f"Offline world {world['world']!r}: images in {display_path(world['folder'])}; pretrained CLIP weights "
+            f"{display_path(world['weights'])} (both built once, then reused from the cache).")
