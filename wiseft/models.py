@@ -253,7 +253,7 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         device: where the model lives.
         precision: ``fp32``, ``amp_bf16`` or ``amp_fp16``. Weights always stay float32 (interpolation and
             fine-tuning need them); mixed precision is applied at run time by :func:`wiseft.device.autocast`.
-        cache_dir: open_clip download cache for tags.
+        cache_dir: weights cache for tags (default ``<cache>/weights``, see :mod:`wiseft.weights`).
         preprocess_cfg: overrides of open_clip's preprocessing (``mean``, ``std``, ``size``, ``interpolation``,
             ``resize_mode``), e.g. for a weights file trained with other normalisation than OpenAI's.
 
@@ -263,6 +263,8 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
     Raises:
         WiseftError: unknown model name or precision.
         CheckpointError: unreadable, unsafe or mismatched weights file.
+        WeightsUnavailable: a tag's weights are not cached and cannot be downloaded from here (one line with
+            the ways out).
     """
     import open_clip
 
@@ -271,15 +273,18 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
     ensure_model_config(model_name)
     kind, value = resolve_pretrained(pretrained)
     force = dict(preprocess_cfg or {}) or None
-    if kind == "tag":
-        model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir,
-                                       force_preprocess_cfg=force)
-    else:
-        with no_random_init_warning(kind == "file"):  # the file's weights replace the random ones just below
-            model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
-        if kind == "file":
-            _load_clip_weights(model, read_weights_file(value), Path(value))
-            log.info("loaded %s weights from %s", model_name, value)
+    if kind == "tag":  # a cached file (or one fetched now, or one clear error), loaded as a weights file
+        from .weights import ensure_weights, tag_preprocess_cfg
+
+        tag = str(value)
+        kind, value = "file", ensure_weights(model_name, tag, cache_dir)
+        force = {**tag_preprocess_cfg(model_name, tag), **(force or {})}
+        _warn_quick_gelu(model_name, tag)
+    with no_random_init_warning(kind == "file"):  # the file's weights replace the random ones just below
+        model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
+    if kind == "file":
+        _load_clip_weights(model, read_weights_file(value), Path(value))
+        log.info("loaded %s weights from %s", model_name, value)
     model = model.float().to(dev).eval()  # float32 before anything is interpolated
 
     cfg = open_clip.get_model_preprocess_cfg(model)
@@ -293,6 +298,19 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         mean=tuple(float(m) for m in pp.mean), std=tuple(float(s) for s in pp.std),
         image_size=(int(size[0]), int(size[1])),
     )
+
+
+def _warn_quick_gelu(model_name: str, tag: str) -> None:
+    """open_clip's check for tags: weights trained with QuickGELU in a GELU model (or the reverse) score lower."""
+    import open_clip
+    from open_clip import pretrained as oc_pretrained
+
+    trained = bool(oc_pretrained.get_pretrained_cfg(model_name, tag).get("quick_gelu", False))
+    built = bool((open_clip.get_model_config(model_name) or {}).get("quick_gelu", False))
+    if trained != built:
+        log.warning("the %r weights of %s were trained with %s but the model uses %s; %s matches them", tag,
+                    model_name, "QuickGELU" if trained else "GELU", "QuickGELU" if built else "GELU",
+                    f"{model_name}-quickgelu" if trained else model_name.removesuffix("-quickgelu"))
 
 
 class _DropRandomInitWarning(logging.Filter):
