@@ -14,6 +14,8 @@ A registry value that names a list is either the list itself or a *source*:
 ``{from: S, replace: {a: b}}``     ``S`` with substrings replaced (``_`` → space)
 ``{objectnet: <what>, mappings: <folder under the root>}``  ``classnames``, ``folders``,
                                    ``folder_labels``, ``imagenet_wnid_labels`` or ``imagenet_groups``
+``{video: <what>, set: vid|ytbb, folder: <folder under the root>}``  a video set's ``classnames``,
+                                   ``imagenet_wnid_labels`` or ``meta`` (everything, for its protocol)
 =================================  ====================================================================
 
 Text files: one item per line, blank lines and lines starting with ``#`` skipped.
@@ -52,6 +54,8 @@ def resolve_source(spec: Any, ctx: SourceContext, what: str = "list") -> Any:
     if isinstance(spec, dict):
         if "objectnet" in spec:
             return _objectnet(spec, ctx, what)
+        if "video" in spec:
+            return _video(spec, ctx, what)
         if "from" in spec:
             items = resolve_source(spec["from"], ctx, what)
             if "indices" in spec:
@@ -65,7 +69,8 @@ def resolve_source(spec: Any, ctx: SourceContext, what: str = "list") -> Any:
             if spec.get("lower"):
                 items = [s.lower() for s in items]
             return items
-        raise DatasetError(f"dataset {ctx.name!r}: {what}: a mapping source needs 'from' or 'objectnet', got {spec!r}")
+        raise DatasetError(f"dataset {ctx.name!r}: {what}: a mapping source needs 'from', 'objectnet' or 'video', "
+                           f"got {spec!r}")
     if not isinstance(spec, str):
         raise DatasetError(f"dataset {ctx.name!r}: {what}: expected a list or a source string, got {spec!r}")
     if spec == "loader":
@@ -172,3 +177,21 @@ def _objectnet(spec: dict, ctx: SourceContext, what: str) -> Any:
         return {wnids[idx]: label for idx, label in sorted(mapping.imagenet_to_label.items())}
     raise DatasetError(f"dataset {ctx.name!r}: {what}: unknown ObjectNet list {kind!r}; use classnames, folders, "
                        f"folder_labels, imagenet_groups or imagenet_wnid_labels")
+
+
+def _video(spec: dict, ctx: SourceContext, what: str) -> Any:
+    from .layout import join_inside
+    from .video import load_video_meta
+
+    if ctx.base is None:
+        raise DatasetError(f"dataset {ctx.name!r}: the {what} comes from the video set's metadata; give the data root")
+    meta = load_video_meta(join_inside(ctx.base, spec.get("folder", "")), spec.get("set", ""))
+    kind = spec["video"]
+    if kind == "classnames":
+        return list(meta.classnames)
+    if kind == "imagenet_wnid_labels":
+        return meta.imagenet_wnid_labels()
+    if kind == "meta":
+        return meta
+    raise DatasetError(f"dataset {ctx.name!r}: {what}: unknown video list {kind!r}; use classnames, "
+                       f"imagenet_wnid_labels or meta")
