@@ -12,7 +12,7 @@ import torch
 
 from wiseft.cli import main
 from wiseft.datasets import create_eval_set, get_dataset_cfg, verify_dataset
-from wiseft.datasets.fixtures import build_fake_dataset, build_fake_video_sets
+from wiseft.datasets.fixtures import build_fake_dataset, build_fake_video_sets, write_image
 from wiseft.datasets.video import MergeProtocol, load_video_meta, pmk_scores
 from wiseft.errors import DatasetError
 
@@ -139,3 +139,39 @@ def test_data_list_shows_both_video_sets(capsys):
         assert name in out
     assert get_dataset_cfg("imagenet-vid-robust")["download"]["files"][0]["url"].endswith(
         "imagenet_vid_ytbb_robust.tar.gz")
+
+
+def _review_file(path, names, rows):
+    path.write_text(json.dumps({"labels": names, "annotations": [
+        {"key": key, "notes": "", "labels": [names.index(n) for n in marks]} for key, marks in rows]}))
+
+
+def test_ytbb_metadata_is_derived_from_the_papers_review_files(tmp_path, capsys):
+    """Reviewed anchors only, similar neighbours within ±10 frames only, bad anchors dropped, the CSV's original
+    label (22 and 23 swapped) joined with the reviewed class names; then the loader and pm-k read the result."""
+    top = build_fake_video_sets(tmp_path)
+    ytbb = top / "ytbb-robust"
+    ann = tmp_path / "ytbb-robust_metadata"
+    ann.mkdir()
+    a, b, c, d = "vidA_1000/frame-15.jpg", "vidB_2000/frame-30.jpg", "vidC_3000/frame-45.jpg", "vidD_4000/frame-60.jpg"
+    _review_file(ann / "anchor_labels.json", ["good", "bad", "unsure", "person", "dog", "boat"], [
+        (f"/somewhere/ytbb_videos/{a}", ["good", "person", "boat"]), (b, ["good", "dog"]), (c, ["bad", "dog"]),
+        (d, ["good"])])
+    _review_file(ann / "pmk_labels.json", ["similar", "dissimilar", "bad-anchor", "correct"], [
+        (f"{a},vidA_1000/frame-14.jpg", ["similar", "correct"]), (f"{a},vidA_1000/frame-26.jpg", ["similar"]),
+        (f"{a},vidA_1000/frame-16.jpg", ["similar", "dissimilar"]), (f"{b},vidB_2000/frame-31.jpg", ["similar"]),
+        (f"{d},vidD_4000/frame-61.jpg", ["similar", "bad-anchor"])])
+    (ann / "ytbb_robustness_test_anchors_full.csv").write_text(
+        "ytid,time_ms,label\nvidA,1000,0\nvidB,2000,23\nvidC,3000,19\nvidD,4000,1\n")
+    for key in (a, "vidA_1000/frame-14.jpg", "vidA_1000/frame-26.jpg", b, "vidB_2000/frame-31.jpg"):
+        write_image(ytbb / "ytbb_videos" / key)
+    assert main(["data", "prepare-ytbb", "--annotations", str(ann), "--root", str(tmp_path)]) == 0
+    assert "2 reviewed anchors and 2 pm-k frames" in capsys.readouterr().out
+    meta = load_video_meta(ytbb, "ytbb")
+    names = list(meta.classnames)
+    # c is marked bad, d has a bad-anchor mark; frame 16 is dissimilar and frame 26 is 11 frames away
+    assert meta.pmsets == {a: ("vidA_1000/frame-14.jpg",), b: ("vidB_2000/frame-31.jpg",)}
+    assert set(meta.labels[a]) == {names.index("person"), names.index("boat")}
+    assert set(meta.labels[b]) == {names.index("dog"), names.index("none")}  # CSV 23 is 'none' after the swap
+    ev = create_eval_set("ytbb-robust", root=tmp_path)
+    assert sorted(ev.metadata["video_key"]) == sorted({a, b, *meta.pmsets[a], *meta.pmsets[b]})

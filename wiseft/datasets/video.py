@@ -94,9 +94,12 @@ def load_video_meta(folder: str | Path, kind: str) -> VideoMeta:
     folder = Path(folder)
     missing = [f for f in META_FILES[kind] if not (folder / f).is_file()]
     if missing:
-        raise DatasetError(f"{VIDEO_SETS[kind][0]}: file(s) {', '.join(missing)} not found in {str(folder)!r}; "
-                           f"unpack imagenet_vid_ytbb_robust.tar.gz whole into the data root (see `wiseft data "
-                           f"download {'imagenet-vid-robust' if kind == 'vid' else 'ytbb-robust'}`)")
+        fix = ("unpack imagenet_vid_ytbb_robust.tar.gz whole into the data root (`wiseft data download "
+               "imagenet-vid-robust`)") if kind == "vid" else (
+            f"YTBB-Robust's reviewed anchors and pm-k sets are derived from the review files of the paper's code: "
+            f"`wiseft data prepare-ytbb --annotations <wise-ft>/src/datasets/ytbb-robust_metadata --root "
+            f"{folder.parent.parent}`")
+        raise DatasetError(f"{VIDEO_SETS[kind][0]}: file(s) {', '.join(missing)} not found in {str(folder)!r}; {fix}")
     stamp = tuple((folder / f).stat().st_mtime_ns for f in META_FILES[kind])
     return _parse(str(folder.resolve()), kind, stamp)
 
