@@ -12,10 +12,12 @@ time?"), unpacked under the data root::
         misc/rev_wnid_map.json               Vid wnid -> the ImageNet wnids merged into it
     imagenet_vid_ytbb_robust/ytbb-robust/
         ytbb_videos/<video>_<ms>/frame-<i>.jpg
-        metadata/labels.json, metadata/pmsets.json   the same two files, for the 24 YTBB classes
+        metadata/labels.json, metadata/pmsets.json   the same two files, for the 24 YTBB classes, written by
+                                                     ``wiseft data prepare-ytbb`` (:mod:`.ytbb_prepare`)
 
-The 24 YTBB classes and their ImageNet columns ship with wiseft (``metadata/ytbb_robust_classes.txt``); five
-have no ImageNet counterpart and the class ``none`` is never predicted, as in the paper's code.
+The 24 YTBB classes and their ImageNet columns ship with wiseft (``metadata/ytbb_robust_classes.txt``); four
+(cow, giraffe, skateboard, toilet) have no ImageNet counterpart and ``none`` is never predicted, as in the paper's
+code.
 
 Scoring (paper App. C, the official code): the 1000 ImageNet logits are max-merged into the set's classes (a
 class without ImageNet columns gets logit 0, as there); **pm-0** is the accuracy on the anchor frames (a
