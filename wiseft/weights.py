@@ -31,8 +31,8 @@ from .paths import cache_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["WeightsSource", "WeightsUnavailable", "weights_dir", "weights_source", "find_cached", "ensure_weights",
-           "tag_preprocess_cfg", "hub_offline", "PROBE_TIMEOUT_S"]
+__all__ = ["PROBE_TIMEOUT_S", "WeightsSource", "WeightsUnavailable", "ensure_weights", "find_cached", "hub_offline",
+           "tag_preprocess_cfg", "weights_dir", "weights_source"]
 
 #: Seconds the reachability probe waits before calling the source unreachable.
 PROBE_TIMEOUT_S = 3.0
@@ -208,7 +208,7 @@ def ensure_weights(model: str, tag: str, cache: str | os.PathLike | None = None,
     log.info("downloading %s / %s from %s into %s", model, tag, source.location, target)
     try:
         path = oc_pretrained.download_pretrained(source.config, cache_dir=str(target))
-    except Exception as e:  # noqa: BLE001 -- open_clip and the hub raise anything; the user gets one line
+    except Exception as e:  # open_clip and the hub raise anything; the user gets one line, the cause chained
         raise _unavailable(source, cache, f"the download failed ({type(e).__name__}: {str(e).splitlines()[0]})"
                            ) from e
     if not path or not Path(path).is_file():

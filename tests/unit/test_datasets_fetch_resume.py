@@ -12,9 +12,8 @@ import threading
 
 import pytest
 
-from wiseft.datasets import add_dataset_config, create_eval_set, download_dataset
+from wiseft.datasets import add_dataset_config, create_eval_set, download_dataset, registry
 from wiseft.datasets import fetch as fetch_mod
-from wiseft.datasets import registry
 from wiseft.datasets.fetch import fetch_url
 from wiseft.datasets.fixtures import make_image_folder
 from wiseft.errors import DatasetError
@@ -49,7 +48,7 @@ class FlakyServer:
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 if self.path != "/set.tar.gz":
                     self.send_error(404)
                     server.requests.append((self.headers.get("Range"), 404))

@@ -21,7 +21,7 @@ from wiseft.datasets import (  # noqa: E402
 )
 from wiseft.datasets.fixtures import build_fake_dataset, make_image_folder, write_bad_file, write_image  # noqa: E402
 from wiseft.datasets.protocols import MaxPoolProtocol, SubsetProtocol  # noqa: E402
-from wiseft.datasets.video import MergeProtocol  # noqa: E402
+from wiseft.datasets.video import MergeProtocol
 from wiseft.errors import DatasetError  # noqa: E402
 
 MAPPINGS = Path(__file__).parent.parent / "fixtures" / "objectnet-mappings"

@@ -126,7 +126,7 @@ def test_missing_metadata_and_frames_are_reported(tmp_path):
     with pytest.raises(DatasetError, match="metadata/pmsets.json not found"):
         create_eval_set("ytbb-robust", root=tmp_path)
     labels = json.loads((top / "imagenet-vid-robust" / "metadata" / "labels.json").read_text())
-    frame = top / "imagenet-vid-robust" / sorted(labels)[0]
+    frame = top / "imagenet-vid-robust" / min(labels)
     frame.unlink()
     report = verify_dataset("imagenet-vid-robust", tmp_path, decode=False)
     assert not report.ok and "1 frame(s) named by the pm-k metadata are missing" in report.format()

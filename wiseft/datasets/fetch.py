@@ -29,7 +29,7 @@ from ..progress import progress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["fetch_url", "hash_file", "RETRIES", "BACKOFF_S"]
+__all__ = ["BACKOFF_S", "RETRIES", "fetch_url", "hash_file"]
 
 #: Attempts after the first one, and the first wait between attempts (doubled each time), module defaults.
 RETRIES = 5
@@ -137,9 +137,8 @@ def _attempt(url: str, part: Path, timeout: float, resumable: bool) -> int | Non
         try:
             with open(part, mode) as out:
                 bar_total = (total - have) // _CHUNK + 1 if total else None
-                for chunk in progress(iter(lambda: resp.read(_CHUNK), b""), desc=f"downloading {part.stem}",
-                                      total=bar_total, unit="MiB"):
-                    out.write(chunk)
+                out.writelines(progress(iter(lambda: resp.read(_CHUNK), b""), desc=f"downloading {part.stem}",
+                                        total=bar_total, unit="MiB"))
         except (http.client.HTTPException, OSError, ValueError) as e:
             raise _Interrupted(f"{type(e).__name__} after {part.stat().st_size} bytes") from None
     got = part.stat().st_size

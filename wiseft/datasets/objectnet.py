@@ -16,7 +16,6 @@ class-subsampled ImageNet on the same 113 classes.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,12 +128,9 @@ def _parse(mappings_dir: str, _stamp: tuple[int, ...]) -> ObjectNetMapping:
 
 
 def _read_json(path: Path, strings: bool = False) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read ObjectNet mapping {str(path)!r}: {e}") from e
-    if not isinstance(data, dict):
-        raise DatasetError(f"ObjectNet mapping {str(path)!r} must hold a JSON object")
+    from .sources import read_json_object
+
+    data = read_json_object(path, "ObjectNet mapping")
     if strings and not all(isinstance(v, str) for v in data.values()):
         raise DatasetError(f"ObjectNet mapping {str(path)!r} must map names to names (strings)")
     return data

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..errors import DatasetError
 
-__all__ = ["SourceContext", "resolve_source", "read_lines", "timm_info_file", "METADATA_DIR"]
+__all__ = ["SourceContext", "resolve_source", "read_lines", "read_json_object", "timm_info_file", "METADATA_DIR"]
 
 METADATA_DIR = Path(__file__).parent / "metadata"
 _OPEN_CLIP_LISTS = {"imagenet": "IMAGENET_CLASSNAMES"}
@@ -91,6 +91,19 @@ def read_lines(path: Path, what: str = "list") -> list[str]:
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(f"cannot read the {what} file {str(path)!r}: {e}") from e
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def read_json_object(path: Path, what: str = "file") -> dict:
+    """A UTF-8 JSON file that must hold an object (metadata files shipped with datasets)."""
+    import json
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"cannot read {what} {str(path)!r}: {e}") from e
+    if not isinstance(data, dict):
+        raise DatasetError(f"{what} {str(path)!r} must hold a JSON object")
+    return data
 
 
 def timm_info_file(filename: str) -> Path:

@@ -28,7 +28,6 @@ every frame of its pm-k set (up to 10 frames either side) are right.
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,10 +37,9 @@ import torch
 
 from ..errors import DatasetError
 from .base import Protocol
-from .sources import METADATA_DIR, read_lines, timm_info_file
+from .sources import METADATA_DIR, read_json_object, read_lines, timm_info_file
 
-__all__ = ["VideoMeta", "load_video_meta", "MergeProtocol", "PmkProtocol", "pmk_scores", "VIDEO_SETS",
-           "META_FILES"]
+__all__ = ["META_FILES", "VIDEO_SETS", "MergeProtocol", "PmkProtocol", "VideoMeta", "load_video_meta", "pmk_scores"]
 
 #: The two sets: their folder in the archive and where their frames are.
 VIDEO_SETS = {"vid": ("imagenet-vid-robust", "val"), "ytbb": ("ytbb-robust", "ytbb_videos")}
@@ -110,9 +108,9 @@ def load_video_meta(folder: str | Path, kind: str) -> VideoMeta:
 def _parse(folder: str, kind: str, _stamp: tuple[int, ...]) -> VideoMeta:
     d = Path(folder)
     if kind == "vid":
-        vid_index = _json(d / "misc/imagenet_vid_class_index.json")
-        imagenet_index = _json(d / "misc/imagenet_class_index.json")
-        rev = _json(d / "misc/rev_wnid_map.json")
+        vid_index = read_json_object(d / "misc/imagenet_vid_class_index.json")
+        imagenet_index = read_json_object(d / "misc/imagenet_class_index.json")
+        rev = read_json_object(d / "misc/rev_wnid_map.json")
         try:
             column = {v[0]: int(k) for k, v in imagenet_index.items()}
             order = sorted(vid_index, key=int)
@@ -124,8 +122,8 @@ def _parse(folder: str, kind: str, _stamp: tuple[int, ...]) -> VideoMeta:
     else:
         classnames, groups = _ytbb_classes()
         never = tuple(i for i, c in enumerate(classnames) if c in _YTBB_NEVER)
-    labels = _json(d / "metadata/labels.json")
-    pmsets = _json(d / "metadata/pmsets.json")
+    labels = read_json_object(d / "metadata/labels.json")
+    pmsets = read_json_object(d / "metadata/pmsets.json")
     n = len(classnames)
     try:
         labels = {str(k): tuple(int(x) for x in (v if isinstance(v, list) else [v])) for k, v in labels.items()}
@@ -151,16 +149,6 @@ def _ytbb_classes() -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...]]:
         names.append(name.strip())
         groups.append(tuple(int(c) for c in cols.split()))
     return tuple(names), tuple(groups)
-
-
-def _json(path: Path) -> Any:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read {str(path)!r}: {e}") from e
-    if not isinstance(data, dict):
-        raise DatasetError(f"{str(path)!r} must hold a JSON object")
-    return data
 
 
 # ------------------------------------------------------------------------------------------- scoring

@@ -30,7 +30,7 @@ from ..io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["prepare_ytbb_robust", "ANNOTATION_FILES", "PM_K"]
+__all__ = ["ANNOTATION_FILES", "PM_K", "prepare_ytbb_robust"]
 
 ANNOTATION_FILES = ("anchor_labels.json", "pmk_labels.json", "ytbb_robustness_test_anchors_full.csv")
 #: Frames either side of an anchor that may join its pm-k set.
