@@ -50,13 +50,20 @@ class FlakyServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path != "/set.tar.gz":
+                    server.requests.append((self.headers.get("Range"), 404))  # before the client can see it
                     self.send_error(404)
-                    server.requests.append((self.headers.get("Range"), 404))
                     return
                 body, start = server.body, 0
                 asked = self.headers.get("Range")
                 if asked and server.ranges:
                     start = int(asked.removeprefix("bytes=").rstrip("-"))
+                    if start >= len(body):
+                        server.requests.append((asked, 416))
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(body)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                     body = body[start:]
@@ -64,7 +71,7 @@ class FlakyServer:
                         body = bytes([body[0] ^ 0xFF]) + body[1:]
                 else:
                     self.send_response(200)
-                server.requests.append((asked, 206 if start else 200))
+                server.requests.append((asked, 206 if start else 200))  # recorded before the body is sent
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if server.drops > 0:
@@ -159,6 +166,14 @@ def test_a_resumed_registry_download_extracts_and_loads(tmp_path, serve, clean_r
     download_dataset("myset", root=tmp_path / "data")
     assert len(create_eval_set("myset", root=tmp_path / "data")) == 2
     assert [r[1] for r in server.requests] == [200, 206, 206]
+
+
+def test_a_complete_partial_file_is_verified_without_downloading_again(tmp_path, serve):
+    body = _archive(tmp_path)
+    server = serve(body, drops=0)
+    (tmp_path / "set.tar.gz.part").write_bytes(body)  # a run that died between the last byte and the rename
+    dest = fetch_url(server.url, tmp_path / "set.tar.gz", md5=hashlib.md5(body).hexdigest(), timeout=10)
+    assert dest.read_bytes() == body and server.requests == [(f"bytes={len(body)}-", 416)]
 
 
 def test_a_missing_file_is_not_retried(tmp_path, serve):
