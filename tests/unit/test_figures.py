@@ -252,6 +252,13 @@ def test_video_sets_feed_fig9_and_table6_but_not_the_shift_average():
     assert T.table6(df, mode="e2e").loc["YTBB-Robust (pm-0 accuracy)", "Fine-tuned E2E"] == pytest.approx(70.0)
     st = D.settings_table(df)
     assert st.attrs["shifts"] == S.SHIFTS  # the video sets stay out of the average over the five shifts
+    from wiseft.figures.paper import compare_with_paper
+
+    cmp = compare_with_paper(df, "table1_vitl14_336")  # the main-setting profile's table6 notebook
+    video = cmp[cmp["table"] == "table6"]
+    assert set(video["dataset"]) == {"imagenet-vid-robust", "ytbb-robust"} and set(video["mode"]) == {"", "lc"}
+    ft = video[(video["method"] == "finetuned") & (video["dataset"] == "ytbb-robust")].iloc[0]
+    assert ft["paper"] == pytest.approx(66.5) and ft["run"] == pytest.approx(100 * S.VIDEO["ytbb-robust"][2])
 
 
 def test_table6_and_table2_by_hand():
