@@ -253,7 +253,7 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         device: where the model lives.
         precision: ``fp32``, ``amp_bf16`` or ``amp_fp16``. Weights always stay float32 (interpolation and
             fine-tuning need them); mixed precision is applied at run time by :func:`wiseft.device.autocast`.
-        cache_dir: weights cache for tags (default ``<cache>/weights``, see :mod:`wiseft.weights`).
+        cache_dir: weights cache for tags (default ``<cache>/weights``, see :mod:`wiseft.weights_cache`).
         preprocess_cfg: overrides of open_clip's preprocessing (``mean``, ``std``, ``size``, ``interpolation``,
             ``resize_mode``), e.g. for a weights file trained with other normalisation than OpenAI's.
 
@@ -274,7 +274,7 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
     kind, value = resolve_pretrained(pretrained)
     force = dict(preprocess_cfg or {}) or None
     if kind == "tag":  # a cached file (or one fetched now, or one clear error), loaded as a weights file
-        from .weights import ensure_weights, tag_preprocess_cfg
+        from .weights_cache import ensure_weights, tag_preprocess_cfg
 
         tag = str(value)
         kind, value = "file", ensure_weights(model_name, tag, cache_dir)

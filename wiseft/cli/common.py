@@ -56,7 +56,7 @@ def check_data_then_weights(profile: Profile) -> None:
                  f"profile {profile.name!r}")
     tag = profile.model.pretrained
     if tag and not tag.startswith("world:") and not looks_like_path(tag) and not Path(tag).expanduser().is_file():
-        from ..weights import ensure_weights
+        from ..weights_cache import ensure_weights
 
         ensure_weights(profile.model.name, tag)
 

@@ -68,7 +68,7 @@ def _status(model: str, pretrained: str | None) -> tuple[str, str]:
     if kind == "file":
         path = Path(pretrained).expanduser()
         return "local file", str(path) if path.is_file() else f"MISSING: {path}"
-    from ..weights import find_cached, weights_source
+    from ..weights_cache import find_cached, weights_source
 
     source = weights_source(model, pretrained)
     found = find_cached(model, pretrained)
@@ -76,7 +76,7 @@ def _status(model: str, pretrained: str | None) -> tuple[str, str]:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ..weights import weights_dir
+    from ..weights_cache import weights_dir
 
     rows = [(model, str(pretrained), *_status(model, pretrained), ", ".join(profiles))
             for (model, pretrained), profiles in _needs().items()]
@@ -89,7 +89,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from ..weights import ensure_weights
+    from ..weights_cache import ensure_weights
 
     if args.all:
         pairs = list(_needs())

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from wiseft.cli import main
 from wiseft.models import create_clip
-from wiseft.weights import WeightsUnavailable, ensure_weights, find_cached, weights_dir, weights_source
+from wiseft.weights_cache import WeightsUnavailable, ensure_weights, find_cached, weights_dir, weights_source
 
 FAKE_REPO = "wiseft-tests/tiny-clip"
 FAKE_TAG = "fake_tag"
