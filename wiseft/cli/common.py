@@ -49,16 +49,15 @@ def check_data_then_weights(profile: Profile) -> None:
     from pathlib import Path
 
     from ..datasets.loaders import require_data
-    from ..registries import looks_like_path
+    from ..models import is_open_clip_tag
 
     root = Path(profile.data.root).expanduser() if profile.data.root else None
     require_data(profile.data.reference, [*profile.data.shifts, *profile.data.extra], root,
                  f"profile {profile.name!r}")
-    tag = profile.model.pretrained
-    if tag and not tag.startswith("world:") and not looks_like_path(tag) and not Path(tag).expanduser().is_file():
+    if is_open_clip_tag(profile.model.pretrained):
         from ..weights_cache import ensure_weights
 
-        ensure_weights(profile.model.name, tag)
+        ensure_weights(profile.model.name, profile.model.pretrained)
 
 
 def print_table(table) -> None:

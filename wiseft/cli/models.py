@@ -47,13 +47,13 @@ def _needs() -> dict[tuple[str, str | None], list[str]]:
 
 
 def _kind(pretrained: str | None) -> str:
-    from ..registries import looks_like_path
+    from ..models import is_open_clip_tag
 
     if not pretrained:
         return "none"
-    if pretrained.startswith("world:"):
-        return "world"
-    return "file" if looks_like_path(pretrained) else "tag"
+    if is_open_clip_tag(pretrained):
+        return "tag"
+    return "world" if pretrained.startswith("world:") else "file"
 
 
 def _status(model: str, pretrained: str | None) -> tuple[str, str]:
