@@ -173,7 +173,7 @@ def _probe(url: str, timeout: float) -> str | None:
     """``None`` when ``url``'s server answers at all (any HTTP status), else why it could not be reached."""
     request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": "wiseft"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout):
+        with urllib.request.build_opener().open(request, timeout=timeout):  # today's proxy settings
             return None
     except urllib.error.HTTPError:
         return None  # the server answered (redirects, 401, 404 …): the hub client will say more

@@ -48,7 +48,7 @@ def check_data_then_weights(profile: Profile) -> None:
     """
     from pathlib import Path
 
-    from ..datasets.loaders import require_data
+    from ..datasets.presence import require_data
     from ..models import is_open_clip_tag
 
     root = Path(profile.data.root).expanduser() if profile.data.root else None

@@ -106,7 +106,8 @@ def _attempt(url: str, part: Path, timeout: float, resumable: bool) -> int | Non
     if have and resumable:
         headers["Range"] = f"bytes={have}-"
     try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+        # a fresh opener reads the proxy settings now (urlopen's global one keeps those of its first call)
+        resp = urllib.request.build_opener().open(urllib.request.Request(url, headers=headers), timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # the range starts at or past the end: complete already, or a stale partial
             total = _range_total(e.headers.get("Content-Range"))

@@ -269,7 +269,7 @@ def build_fake_video_sets(root: str | Path, per_class: int = 1, neighbours: int 
     """
     from open_clip import IMAGENET_CLASSNAMES
 
-    from .sources import read_lines, timm_info_file
+    from .files import read_lines, timm_info_file
     from .video import _ytbb_classes
 
     top = Path(root) / _VIDEO_ROOT

@@ -18,10 +18,9 @@ found, WILDS metadata) plus the layout problems it saw. The factory raises on pr
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,7 +29,7 @@ from .layout import IMG_EXTENSIONS, join_inside, scan_image_folder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SplitData", "open_split", "LOADERS", "describe_layout", "fetch_hint", "require_data"]
+__all__ = ["SplitData", "open_split", "LOADERS", "describe_layout", "fetch_hint"]
 
 
 @dataclass
@@ -57,36 +56,6 @@ def fetch_hint(cfg: dict, base: Path) -> str:
     if download.get("command"):
         return f"Create it with `{download['command']}`."
     return f"Fetch it with `wiseft data download {cfg['name']} --root {base}` (it prints the manual steps if any)."
-
-
-def require_data(reference: str, others: Sequence[str], root: str | os.PathLike | None, who: str = "this run"
-                 ) -> None:
-    """Fail fast, in one line, when a split that will be read is not on disk at all.
-
-    Only checks that each split's folder exists (the reference's training, evaluation and held-out splits; the
-    evaluation split of every other set), so it costs a few ``stat`` calls and imports nothing heavy; the
-    zero-shot step and the CLI call it before any weights are fetched, so a user without data hears about the
-    data first. ``wiseft data verify`` checks everything else.
-
-    Raises:
-        DatasetError: naming every missing split, where it was expected, and the command that fetches it.
-    """
-    from .registry import get_dataset_cfg, resolve_dataset_root
-
-    missing, hints = [], []
-    for name in dict.fromkeys([reference, *others]):
-        cfg = get_dataset_cfg(name)
-        keys = ("train_split", "eval_split", "heldout_split") if name == reference else ("eval_split",)
-        base = resolve_dataset_root(cfg, root)
-        for split in dict.fromkeys(cfg[k] for k in keys if cfg.get(k)):
-            where = join_inside(base, cfg["splits"][split].get("path", "."))
-            if not where.exists():
-                missing.append(f"{name}/{split} (expected at {where})")
-                hints.append(fetch_hint(cfg, base))
-    if missing:
-        more = " Likewise for the others." if len(set(hints)) > 1 else ""
-        raise DatasetError(f"{len(missing)} dataset split(s) of {who} are not on disk: {'; '.join(missing)}. "
-                           f"{hints[0]}{more}")
 
 
 def describe_layout(spec: dict) -> str:

@@ -128,7 +128,7 @@ def _parse(mappings_dir: str, _stamp: tuple[int, ...]) -> ObjectNetMapping:
 
 
 def _read_json(path: Path, strings: bool = False) -> dict:
-    from .sources import read_json_object
+    from .files import read_json_object
 
     data = read_json_object(path, "ObjectNet mapping")
     if strings and not all(isinstance(v, str) for v in data.values()):

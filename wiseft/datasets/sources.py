@@ -23,16 +23,15 @@ Text files: one item per line, blank lines and lines starting with ``#`` skipped
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from .files import METADATA_DIR, read_json_object, read_lines, timm_info_file
 
 __all__ = ["SourceContext", "resolve_source", "read_lines", "read_json_object", "timm_info_file", "METADATA_DIR"]
 
-METADATA_DIR = Path(__file__).parent / "metadata"
 _OPEN_CLIP_LISTS = {"imagenet": "IMAGENET_CLASSNAMES"}
 
 
@@ -82,40 +81,6 @@ def resolve_source(spec: Any, ctx: SourceContext, what: str = "list") -> Any:
         raise DatasetError(f"dataset {ctx.name!r}: {what}: unknown source {spec!r}; use one of "
                            f"{', '.join(s + ':…' for s in _SCHEMES)}, 'loader', or an inline list")
     return _SCHEMES[scheme](arg, ctx, what)
-
-
-def read_lines(path: Path, what: str = "list") -> list[str]:
-    """Non-empty, non-comment lines of a UTF-8 text file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(f"cannot read the {what} file {str(path)!r}: {e}") from e
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-
-
-def read_json_object(path: Path, what: str = "file") -> dict:
-    """A UTF-8 JSON file that must hold an object (metadata files shipped with datasets)."""
-    import json
-
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read {what} {str(path)!r}: {e}") from e
-    if not isinstance(data, dict):
-        raise DatasetError(f"{what} {str(path)!r} must hold a JSON object")
-    return data
-
-
-def timm_info_file(filename: str) -> Path:
-    """Path of a file in timm's packaged ``data/_info`` folder, found without importing timm."""
-    spec = importlib.util.find_spec("timm")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetError(f"timm is not installed; it provides {filename} (pip install timm)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info" / filename
-    if not path.is_file():
-        raise DatasetError(f"timm's packaged file data/_info/{filename} is missing from {path.parent} "
-                           f"(timm >= 0.9.16 ships it)")
-    return path
 
 
 # ------------------------------------------------------------------------------------------- schemes

@@ -37,7 +37,7 @@ import torch
 
 from ..errors import DatasetError
 from .base import Protocol
-from .sources import METADATA_DIR, read_json_object, read_lines, timm_info_file
+from .files import METADATA_DIR, read_json_object, read_lines, timm_info_file
 
 __all__ = ["META_FILES", "VIDEO_SETS", "MergeProtocol", "PmkProtocol", "VideoMeta", "load_video_meta", "pmk_scores"]
 

@@ -12,7 +12,7 @@ import logging
 import pandas as pd
 
 from ..checkpoint import save_classifier
-from ..datasets.loaders import require_data
+from ..datasets.presence import require_data
 from ..device import seed_everything
 from ..finetune.distributed import barrier, is_main_process
 from ..models import ImageClassifier
