@@ -43,7 +43,7 @@ def timm_info_file(filename: str) -> Path:
     spec = importlib.util.find_spec("timm")
     if spec is None or not spec.submodule_search_locations:
         raise DatasetError(f"timm is not installed; it provides {filename} (pip install timm)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info" / filename
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "_info" / filename
     if not path.is_file():
         raise DatasetError(f"timm's packaged file data/_info/{filename} is missing from {path.parent} "
                            f"(timm >= 0.9.16 ships it)")
