@@ -41,6 +41,7 @@ __all__ = [
     "ensure_model_config",
     "register_pretrained_resolver",
     "resolve_pretrained",
+    "is_open_clip_tag",
     "eval_transform",
 ]
 
@@ -176,6 +177,17 @@ def _import_resolvers() -> None:
             raise WiseftError(f"{entry} did not register a resolver for pretrained '{prefix}:' values on import")
 
 
+def is_open_clip_tag(pretrained: str | None) -> bool:
+    """Whether ``pretrained`` is an open_clip tag (not empty, not ``<prefix>:<name>``, not a file); resolves
+    nothing, so it is cheap and has no side effects."""
+    if not pretrained:
+        return False
+    prefix, colon, _ = pretrained.partition(":")
+    if colon and prefix in _PRETRAINED_RESOLVERS:
+        return False
+    return not (looks_like_path(pretrained) or Path(pretrained).expanduser().is_file())
+
+
 def resolve_pretrained(pretrained: str | None) -> tuple[str, str | Path | None]:
     """Classify a ``pretrained`` value as ``("none", None)``, ``("file", path)`` or ``("tag", tag)``.
 
@@ -259,7 +271,7 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         device: where the model lives.
         precision: ``fp32``, ``amp_bf16`` or ``amp_fp16``. Weights always stay float32 (interpolation and
             fine-tuning need them); mixed precision is applied at run time by :func:`wiseft.device.autocast`.
-        cache_dir: open_clip download cache for tags.
+        cache_dir: weights cache for tags (default ``<cache>/weights``, see :mod:`wiseft.weights_cache`).
         preprocess_cfg: overrides of open_clip's preprocessing (``mean``, ``std``, ``size``, ``interpolation``,
             ``resize_mode``), e.g. for a weights file trained with other normalisation than OpenAI's.
 
@@ -269,6 +281,8 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
     Raises:
         WiseftError: unknown model name or precision.
         CheckpointError: unreadable, unsafe or mismatched weights file.
+        WeightsUnavailable: a tag's weights are not cached and cannot be downloaded from here (one line with
+            the ways out).
     """
     import open_clip
 
@@ -277,15 +291,18 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
     ensure_model_config(model_name)
     kind, value = resolve_pretrained(pretrained)
     force = dict(preprocess_cfg or {}) or None
-    if kind == "tag":
-        model = open_clip.create_model(model_name, pretrained=value, device="cpu", cache_dir=cache_dir,
-                                       force_preprocess_cfg=force)
-    else:
-        with no_random_init_warning(kind == "file"):  # the file's weights replace the random ones just below
-            model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
-        if kind == "file":
-            _load_clip_weights(model, read_weights_file(value), Path(value))
-            log.info("loaded %s weights from %s", model_name, value)
+    if kind == "tag":  # a cached file (or one fetched now, or one clear error), loaded as a weights file
+        from .weights_cache import ensure_weights, tag_preprocess_cfg
+
+        tag = str(value)
+        kind, value = "file", ensure_weights(model_name, tag, cache_dir)
+        force = {**tag_preprocess_cfg(model_name, tag), **(force or {})}
+        _warn_quick_gelu(model_name, tag)
+    with no_random_init_warning(kind == "file"):  # the file's weights replace the random ones just below
+        model = open_clip.create_model(model_name, pretrained=None, device="cpu", force_preprocess_cfg=force)
+    if kind == "file":
+        _load_clip_weights(model, read_weights_file(value), Path(value))
+        log.info("loaded %s weights from %s", model_name, value)
     model = model.float().to(dev).eval()  # float32 before anything is interpolated
 
     cfg = open_clip.get_model_preprocess_cfg(model)
@@ -299,6 +316,19 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         mean=tuple(float(m) for m in pp.mean), std=tuple(float(s) for s in pp.std),
         image_size=(int(size[0]), int(size[1])),
     )
+
+
+def _warn_quick_gelu(model_name: str, tag: str) -> None:
+    """open_clip's check for tags: weights trained with QuickGELU in a GELU model (or the reverse) score lower."""
+    import open_clip
+    from open_clip import pretrained as oc_pretrained
+
+    trained = bool(oc_pretrained.get_pretrained_cfg(model_name, tag).get("quick_gelu", False))
+    built = bool((open_clip.get_model_config(model_name) or {}).get("quick_gelu", False))
+    if trained != built:
+        log.warning("the %r weights of %s were trained with %s but the model uses %s; %s matches them", tag,
+                    model_name, "QuickGELU" if trained else "GELU", "QuickGELU" if built else "GELU",
+                    f"{model_name}-quickgelu" if trained else model_name.removesuffix("-quickgelu"))
 
 
 def eval_transform(image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float],

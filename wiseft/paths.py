@@ -1,6 +1,7 @@
 """Where wiseft keeps caches, datasets and runs.
 
-``WISEFT_CACHE`` moves the cache (pretrained world model, feature caches, the offline world's images);
+``WISEFT_CACHE`` moves the cache (pretrained weights in ``weights/``, the world model, feature caches, the
+offline world's images);
 ``WISEFT_DATA`` points at the folder that holds real datasets (one sub-folder per dataset).
 :func:`display_path` writes a path the way notebooks and reports print it: never with the machine's folders.
 """

@@ -21,6 +21,7 @@ from wiseft.datasets import (  # noqa: E402
 )
 from wiseft.datasets.fixtures import build_fake_dataset, make_image_folder, write_bad_file, write_image  # noqa: E402
 from wiseft.datasets.protocols import MaxPoolProtocol, SubsetProtocol  # noqa: E402
+from wiseft.datasets.video import MergeProtocol
 from wiseft.errors import DatasetError  # noqa: E402
 
 MAPPINGS = Path(__file__).parent.parent / "fixtures" / "objectnet-mappings"
@@ -50,7 +51,7 @@ def test_every_dataset_opens_in_its_real_layout(name, fake_root):
     assert isinstance(img, torch.Tensor) and img.shape[0] == 3
     labels = np.asarray([ev.dataset[i][1] for i in range(len(ev))])
     assert labels.min() >= 0 and labels.max() < len(ev.classnames)
-    width = 1000 if isinstance(ev.protocol, (SubsetProtocol, MaxPoolProtocol)) else len(ev.classnames)
+    width = 1000 if isinstance(ev.protocol, (SubsetProtocol, MaxPoolProtocol, MergeProtocol)) else len(ev.classnames)
     assert ev.protocol.project_logits(torch.randn(3, width)).shape == (3, len(ev.classnames))
     metrics = ev.protocol.metrics(labels, labels, ev.metadata)
     assert next(iter(metrics)) == ev.protocol.primary_metric

@@ -257,6 +257,35 @@ def test_sweep_table_layout(df):
     assert table.loc[0.35, "objectnet"] == pytest.approx(100 * S.acc("objectnet", "lc", 0.35))
 
 
+def test_video_sets_feed_fig9_and_table6_but_not_the_shift_average():
+    df = S.video_frame()
+    assert get_figure("fig9").requires(df) is None
+    fig = get_figure("fig9").draw(df)
+    axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert [ax.get_title() for ax in axes] == ["ImageNet-Vid-Robust", "YTBB-Robust"]
+    assert all(ax.get_xlabel() == "ImageNet (class-subsampled) (accuracy)" for ax in axes)
+    assert [ax.get_ylabel() for ax in axes] == ["ImageNet-Vid-Robust (pm-0 accuracy)", "YTBB-Robust (pm-0 accuracy)"]
+    plt.close(fig)
+    t6 = T.table6(df)
+    assert list(t6["dataset"]) == ["imagenet-sub-vid-robust", "imagenet-vid-robust", "imagenet-sub-ytbb-robust",
+                                   "ytbb-robust"]
+    assert list(t6["metric"]) == ["top1", "pm0", "top1", "pm0"]
+    assert t6.index[2] == "ImageNet, YTBB-Robust classes (accuracy)"
+    assert t6.loc["YTBB-Robust (pm-0 accuracy)", "Fine-tuned LC"] == pytest.approx(100 * S.VIDEO["ytbb-robust"][2])
+    half = 100 * S.video("ytbb-robust", "lc", 0.5)
+    assert t6.loc["YTBB-Robust (pm-0 accuracy)", "WiSE-FT, α=0.5"] == pytest.approx(half)
+    assert T.table6(df, mode="e2e").loc["YTBB-Robust (pm-0 accuracy)", "Fine-tuned E2E"] == pytest.approx(70.0)
+    st = D.settings_table(df)
+    assert st.attrs["shifts"] == S.SHIFTS  # the video sets stay out of the average over the five shifts
+    from wiseft.figures.paper import compare_with_paper
+
+    cmp = compare_with_paper(df, "table1_vitl14_336")  # the main-setting profile's table6 notebook
+    video = cmp[cmp["table"] == "table6"]
+    assert set(video["dataset"]) == {"imagenet-vid-robust", "ytbb-robust"} and set(video["mode"]) == {"", "lc"}
+    ft = video[(video["method"] == "finetuned") & (video["dataset"] == "ytbb-robust")].iloc[0]
+    assert ft["paper"] == pytest.approx(66.5) and ft["run"] == pytest.approx(100 * S.VIDEO["ytbb-robust"][2])
+
+
 def test_table6_and_table2_by_hand():
     t6 = T.table6(S.further_shift_frame())
     assert list(t6["dataset"]) == ["fmow", "fmow-ood"]

@@ -26,11 +26,38 @@ def profile_from_args(args: argparse.Namespace) -> Profile:
     return load_profile(args.profile, overrides=args.overrides)
 
 
-def context_from_args(args: argparse.Namespace) -> "RunContext":
-    """Load the profile named by the arguments and open its run folder."""
+def context_from_args(args: argparse.Namespace, preflight: bool = False) -> "RunContext":
+    """Load the profile named by the arguments and open its run folder.
+
+    Args:
+        preflight: first check, before the heavy imports, that the profile's data is on disk and then that
+            its pretrained weights are cached or can be fetched (:func:`check_data_then_weights`).
+    """
+    profile = profile_from_args(args)
+    if preflight:
+        check_data_then_weights(profile)
     from ..run import RunContext
 
-    return RunContext(profile_from_args(args), out_dir=getattr(args, "out", None), device=args.device)
+    return RunContext(profile, out_dir=getattr(args, "out", None), device=args.device)
+
+
+def check_data_then_weights(profile: Profile) -> None:
+    """Fail in one line, within seconds, when the data is missing (first) or the weights cannot be had (then).
+
+    Weights are fetched here when they are missing and the source is reachable, so a later step finds them.
+    """
+    from pathlib import Path
+
+    from ..datasets.presence import require_data
+    from ..models import is_open_clip_tag
+
+    root = Path(profile.data.root).expanduser() if profile.data.root else None
+    require_data(profile.data.reference, [*profile.data.shifts, *profile.data.extra], root,
+                 f"profile {profile.name!r}")
+    if is_open_clip_tag(profile.model.pretrained):
+        from ..weights_cache import ensure_weights
+
+        ensure_weights(profile.model.name, profile.model.pretrained)
 
 
 def print_table(table) -> None:

@@ -1,4 +1,5 @@
-"""``wiseft data``: list, show, download and verify datasets, and sort ImageNet's flat validation folder."""
+"""``wiseft data``: list, show, download and verify datasets, sort ImageNet's flat validation folder, and derive
+YTBB-Robust's pm-k metadata."""
 
 from __future__ import annotations
 
@@ -47,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--labels", help="Kaggle's LOC_val_solution.csv or a '<file> <wnid>' text file")
     q.add_argument("--copy", action="store_true", help="copy instead of moving the images")
     q.set_defaults(func=run_convert)
+
+    q = dsub.add_parser("prepare-ytbb", help="derive YTBB-Robust's anchors and pm-k sets from the paper's review files")
+    q.add_argument("--annotations", required=True,
+                   help="folder with anchor_labels.json, pmk_labels.json and ytbb_robustness_test_anchors_full.csv "
+                        "(wise-ft's src/datasets/ytbb-robust_metadata)")
+    q.add_argument("--root", default=None, help=_ROOT_HELP)
+    q.set_defaults(func=run_prepare_ytbb)
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -97,4 +105,16 @@ def run_convert(args: argparse.Namespace) -> int:
 
     n = convert_imagenet_val(args.flat, args.out, devkit=args.devkit, labels=args.labels, copy=args.copy)
     print(f"{n} images in class folders under {args.out}")
+    return 0
+
+
+def run_prepare_ytbb(args: argparse.Namespace) -> int:
+    from ..datasets import get_dataset_cfg
+    from ..datasets.registry import resolve_dataset_root
+    from ..datasets.ytbb_prepare import prepare_ytbb_robust
+
+    cfg = get_dataset_cfg("ytbb-robust")
+    folder = resolve_dataset_root(cfg, args.root) / cfg["splits"][cfg["eval_split"]]["path"]
+    anchors, frames = prepare_ytbb_robust(args.annotations, folder)
+    print(f"YTBB-Robust: {anchors} reviewed anchors and {frames} pm-k frames written to {folder / 'metadata'}")
     return 0

@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..steps.train import run_step  # imported here so that `wiseft --help` stays fast
 
-    ctx = context_from_args(args)
+    ctx = context_from_args(args, preflight=True)
     summary = run_step(ctx, args.mode, resume=args.resume, variant=args.variant)
     log.info("finetune %s finished: %s", args.mode, json.dumps(summary, default=str)[:2000])
     return 0

@@ -18,8 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    ctx = context_from_args(args, preflight=True)  # data, then weights, before the heavy imports below
     from ..steps import run_zeroshot, summary_table
 
-    ctx = context_from_args(args)
     print_table(summary_table(run_zeroshot(ctx, force=args.force)))
     return 0

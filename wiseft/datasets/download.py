@@ -1,9 +1,10 @@
 """``wiseft data download``: fetch a dataset from its published source, checked, or say what to do by hand.
 
-Every file is streamed to a temporary file next to its destination, its size is checked against the
-server's ``Content-Length`` (and the registry's ``size``), its checksum against the published one where
-there is one (``md5``/``sha256``), and only then renamed into place: an interrupted or corrupted download
-never looks complete. Archives are unpacked into a temporary folder inside the data root with members that
+Every file is streamed by :func:`wiseft.datasets.fetch.fetch_url` into a ``.part`` file next to its
+destination, with retries and HTTP ``Range`` resume when the connection drops; its size is checked against
+the server's and the registry's ``size``, its checksum against the published one where there is one
+(``md5``/``sha256``), and only then is it renamed into place: an interrupted or corrupted download never
+looks complete, and a rerun resumes an interrupted one. Archives are unpacked into a temporary folder inside the data root with members that
 would land outside it refused, then moved into place.
 
 Datasets behind a licence or a sign-in (ImageNet, ObjectNet, ImageNet-Sketch, Stanford Cars) raise
@@ -12,22 +13,18 @@ Datasets behind a licence or a sign-in (ImageNet, ObjectNet, ImageNet-Sketch, St
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
 import urllib.parse
-import urllib.request
 import zipfile
 from pathlib import Path
 
 from ..errors import DatasetError
-from ..io import atomic_path, atomic_write_text, safe_join
-from ..progress import progress
+from ..io import atomic_write_text, safe_join
+from .fetch import fetch_url, hash_file
 from .registry import get_dataset_cfg, resolve_dataset_root
 
 log = logging.getLogger(__name__)
@@ -35,7 +32,6 @@ log = logging.getLogger(__name__)
 __all__ = ["download_dataset", "download_instructions", "fetch_url", "extract_archive", "ManualDownloadRequired"]
 
 _DOWNLOADS = ".wiseft-downloads"
-_SCHEMES = ("https", "http", "file")
 
 
 class ManualDownloadRequired(DatasetError):
@@ -123,70 +119,9 @@ def _safe(base: Path, rel: str) -> Path:
 def _matches(path: Path, checks: dict) -> bool:
     if checks.get("size") is not None and path.stat().st_size != checks["size"]:
         return False
-    for algo in ("md5", "sha256"):
-        if checks.get(algo) and _hash_file(path, algo) != checks[algo].lower():
-            return False
-    return True
-
-
-def _hash_file(path: Path, algo: str) -> str:
-    digest = hashlib.new(algo)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def fetch_url(url: str, dest: str | os.PathLike, md5: str | None = None, sha256: str | None = None,
-              size: int | None = None, timeout: float = 60.0) -> Path:
-    """Stream ``url`` to ``dest`` through a temporary file; check length, size and checksums; then rename.
-
-    Raises:
-        DatasetError: naming the URL and what did not match; nothing is left at ``dest``.
-    """
-    scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in _SCHEMES:
-        raise DatasetError(f"refusing to download {url!r}: only {', '.join(_SCHEMES)} URLs are fetched")
-    dest = Path(dest)
-    digests = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
-    received = 0
-    try:
-        request = urllib.request.Request(url, headers={"User-Agent": "wiseft"})
-        with urllib.request.urlopen(request, timeout=timeout) as resp, atomic_path(dest) as tmp:
-            declared = resp.headers.get("Content-Length")
-            declared = int(declared) if declared and declared.isdigit() else None
-            total = declared or size
-            with open(tmp, "wb") as out:
-                for chunk in progress(iter(lambda: resp.read(1 << 20), b""), desc=f"downloading {dest.name}",
-                                      total=(total // (1 << 20) + 1) if total else None, unit="MiB"):
-                    out.write(chunk)
-                    received += len(chunk)
-                    for d in digests.values():
-                        d.update(chunk)
-            _check_download(url, received, declared, size, md5, sha256, digests)
-    except DatasetError:
-        raise
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-        raise DatasetError(f"download of {url!r} failed after {received} bytes: {type(e).__name__}: {e}. "
-                           f"Check the connection and run the command again.") from e
-    if not (md5 or sha256):
-        log.info("%s: no published checksum; sha256 of what was received: %s", url, digests["sha256"].hexdigest())
-    return dest
-
-
-def _check_download(url: str, received: int, declared: int | None, size: int | None, md5: str | None,
-                    sha256: str | None, digests: dict) -> None:
-    if declared is not None and received != declared:
-        raise DatasetError(f"download of {url!r} is truncated: {received} of {declared} bytes received. "
-                           f"Run the command again.")
-    if size is not None and received != size:
-        raise DatasetError(f"download of {url!r} has {received} bytes, the published size is {size}. The source "
-                           f"may have changed or the transfer broke; nothing was kept.")
-    for algo, expected in (("md5", md5), ("sha256", sha256)):
-        if expected and digests[algo].hexdigest() != expected.lower():
-            raise DatasetError(f"checksum mismatch for {url!r}: {algo} {digests[algo].hexdigest()}, published "
-                               f"{expected}. The file is corrupt or not the published one; nothing was kept. "
-                               f"Run the command again, and report it if it persists.")
+    wanted = tuple(a for a in ("md5", "sha256") if checks.get(a))
+    digests = hash_file(path, wanted) if wanted else {}
+    return all(digests[a] == checks[a].lower() for a in wanted)
 
 
 def extract_archive(archive: str | os.PathLike, into: str | os.PathLike, strip_top: bool = False) -> Path:

@@ -27,7 +27,7 @@ from .registry import get_dataset_cfg, resolve_dataset_root
 from .sources import SourceContext, resolve_source
 
 __all__ = ["write_image", "write_bad_file", "make_image_folder", "build_fake_dataset", "build_fake_iwildcam",
-           "build_fake_fmow"]
+           "build_fake_fmow", "build_fake_video_sets"]
 
 
 def write_image(path: str | Path, seed: int = 0, size: tuple[int, int] = (6, 6)) -> Path:
@@ -79,6 +79,9 @@ def build_fake_dataset(name: str, root: str | Path, per_class: int = 1, splits: 
         dst.mkdir(parents=True, exist_ok=True)
         for f in Path(objectnet_mappings).iterdir():
             shutil.copy(f, dst / f.name)
+    sources = [cfg["classnames"], *(spec.get("label_map") for spec in cfg["splits"].values())]
+    if any(isinstance(src, dict) and "video" in src for src in sources) and not (base / _VIDEO_ROOT).is_dir():
+        build_fake_video_sets(base, per_class=per_class)  # the class-subsampled references read its metadata
     ctx = SourceContext(name=name, yaml_file=Path(cfg["source"]), base=base)
     for split in splits or list(cfg["splits"]):
         spec = cfg["splits"][split]
@@ -246,7 +249,73 @@ def build_fake_fmow(root: str | Path, rows: list[tuple[str, str, str, str]] | No
     return data
 
 
+_VIDEO_ROOT = "imagenet_vid_ytbb_robust"
+
+
+def _video_frames(cfg: dict, split: str, spec: dict, base: Path, per: int, ctx: SourceContext) -> None:
+    if not (base / _VIDEO_ROOT).is_dir():  # one build serves both sets (and their class-subsampled references)
+        build_fake_video_sets(base, per_class=per)
+
+
+def build_fake_video_sets(root: str | Path, per_class: int = 1, neighbours: int = 2) -> Path:
+    """``root/imagenet_vid_ytbb_robust/`` as the archive unpacks: ImageNet-Vid-Robust and YTBB-Robust.
+
+    Each class gets ``per_class`` anchor frames, each with ``neighbours`` frames of its pm-k set, and the
+    metadata files the loaders read (``labels.json``, ``pmsets.json``; Vid's ``misc/`` class maps, with
+    invented Vid wnids each merging two real ImageNet classes: Vid class ``k`` ← ImageNet ``2k, 2k+1``).
+
+    Returns:
+        The ``imagenet_vid_ytbb_robust`` folder.
+    """
+    from open_clip import IMAGENET_CLASSNAMES
+
+    from .files import read_lines, timm_info_file
+    from .video import _ytbb_classes
+
+    top = Path(root) / _VIDEO_ROOT
+    wnids = read_lines(timm_info_file("imagenet_synsets.txt"), "ImageNet synsets")
+    vid = top / "imagenet-vid-robust"
+    vid_index = {str(k): [f"n9{k:07d}", f"vid class {k}"] for k in range(30)}
+    _write_json(vid / "misc" / "imagenet_vid_class_index.json", vid_index)
+    _write_json(vid / "misc" / "imagenet_class_index.json",
+                {str(i): [w, IMAGENET_CLASSNAMES[i]] for i, w in enumerate(wnids)})
+    _write_json(vid / "misc" / "rev_wnid_map.json", {v[0]: [wnids[2 * k], wnids[2 * k + 1]]
+                                                     for k, v in ((int(k), v) for k, v in vid_index.items())})
+    _write_json(vid / "misc" / "wnid_map.json", {wnids[2 * k + j]: f"n9{k:07d}" for k in range(30) for j in (0, 1)})
+    labels, pmsets = {}, {}
+    for c in range(30):
+        for i in range(per_class):
+            keys = [f"val/ILSVRC2015_val_{c:04d}{i:04d}/{f:06d}.JPEG" for f in range(neighbours + 1)]
+            for j, key in enumerate(keys):
+                write_image(vid / key, seed=c * 100 + i * 10 + j)
+                labels[key] = [c]
+            pmsets[keys[0]] = keys[1:]
+    _write_json(vid / "metadata" / "labels.json", labels)
+    _write_json(vid / "metadata" / "pmsets.json", pmsets)
+
+    ytbb = top / "ytbb-robust"
+    names, _ = _ytbb_classes()
+    labels, pmsets = {}, {}
+    for c, name in enumerate(names):
+        if name == "none":
+            continue
+        for i in range(per_class):
+            keys = [f"yt{c:02d}v{i}_{1000 * (c + 1)}/frame-{15 * (c + 1) + f}.jpg" for f in range(neighbours + 1)]
+            for j, key in enumerate(keys):
+                write_image(ytbb / "ytbb_videos" / key, seed=5000 + c * 100 + i * 10 + j)
+                labels[key] = [c]
+            pmsets[keys[0]] = keys[1:]
+    _write_json(ytbb / "metadata" / "labels.json", labels)
+    _write_json(ytbb / "metadata" / "pmsets.json", pmsets)
+    return top
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=1))
+
+
 _BUILDERS: dict[str, Callable[..., Any]] = {
     "imagefolder": _imagefolder, "cifar_python": _cifar_python, "npy_pair": _npy_pair, "npy_dict": _npy_dict,
-    "torchvision": _torchvision, "sun397": _sun397, "wilds": _wilds,
+    "torchvision": _torchvision, "sun397": _sun397, "wilds": _wilds, "video_frames": _video_frames,
 }

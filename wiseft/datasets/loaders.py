@@ -11,6 +11,7 @@ found, WILDS metadata) plus the layout problems it saw. The factory raises on pr
 ``torchvision``   a torchvision dataset ``class`` parses the layout under ``path`` (Cars, DTD, Food-101)
 ``sun397``        ``SUN397/ClassName.txt`` plus a partition list ``file`` (``Partitions/Training_01.txt``)
 ``wilds``         a WILDS ``dataset`` and ``split``, through the ``wilds`` package
+``video_frames``  the frames of a video set (``video: vid|ytbb``) its pm-k metadata names, keyed for pm-k scoring
 ================  ==========================================================================================
 """
 
@@ -71,6 +72,8 @@ def describe_layout(spec: dict) -> str:
         return f"{path}/{spec.get('file')}"
     if kind == "sun397":
         return f"{path}/ClassName.txt, {path}/{spec.get('file')} and {path}/<letter>/<class>/<image>.jpg"
+    if kind == "video_frames":
+        return f"{path}/{{metadata/labels.json, metadata/pmsets.json, frames}} (imagenet_vid_ytbb_robust.tar.gz)"
     if kind == "wilds":
         from .wilds_support import WILDS_FOLDERS
 
@@ -242,7 +245,20 @@ def _wilds(spec: dict, where: Path, base: Path, resolve: Callable) -> SplitData:
     return SplitData(where=where, files=files, labels=labels, metadata={"wilds": metadata}, wilds_dataset=ds)
 
 
+def _video_frames(spec: dict, where: Path, base: Path, resolve: Callable) -> SplitData:
+    from .video import load_video_meta
+
+    meta = load_video_meta(where, spec["video"])
+    keys = meta.frame_keys()
+    files = [join_inside(meta.frames_dir, k) for k in keys]
+    absent = [str(f) for f in files if not f.is_file()]
+    problems = [f"{len(absent)} frame(s) named by the pm-k metadata are missing, e.g. {absent[0]}"] if absent else []
+    return SplitData(where=where, files=[str(f) for f in files], labels=np.asarray(
+        [meta.labels[k][0] for k in keys], dtype=np.int64), metadata={"video_key": np.asarray(keys)},
+        problems=problems)
+
+
 LOADERS: dict[str, Callable[[dict, Path, Path, Callable], SplitData]] = {
     "imagefolder": _imagefolder, "cifar_python": _cifar_python, "npy_pair": _npy_pair, "npy_dict": _npy_dict,
-    "torchvision": _torchvision, "sun397": _sun397, "wilds": _wilds,
+    "torchvision": _torchvision, "sun397": _sun397, "wilds": _wilds, "video_frames": _video_frames,
 }

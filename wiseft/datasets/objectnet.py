@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DatasetError
-from ..schema import loads_bounded
 
 __all__ = ["ObjectNetMapping", "load_objectnet_mapping", "MAPPING_FILES"]
 
@@ -129,12 +128,9 @@ def _parse(mappings_dir: str, _stamp: tuple[int, ...]) -> ObjectNetMapping:
 
 
 def _read_json(path: Path, strings: bool = False) -> dict:
-    try:
-        data = loads_bounded(path.read_bytes())
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"cannot read ObjectNet mapping {str(path)!r}: {e}") from e
-    if not isinstance(data, dict):
-        raise DatasetError(f"ObjectNet mapping {str(path)!r} must hold a JSON object")
+    from .files import read_json_object
+
+    data = read_json_object(path, "ObjectNet mapping")
     if strings and not all(isinstance(v, str) for v in data.values()):
         raise DatasetError(f"ObjectNet mapping {str(path)!r} must map names to names (strings)")
     return data

@@ -8,6 +8,8 @@
 ``maxpool``        class ``k`` = max over the columns ``groups[k]`` (ObjectNet)  ``top1``
 ``macro_f1``       none                                                          ``macro_f1``, ``top1``
 ``wilds``          none; metrics from the ``wilds`` dataset's own ``eval``       as named in ``metrics``
+``video_merge``    a video set's classes, max-merged (class-subsampled ImageNet)  ``top1``
+``video_pmk``      the same merge on the video frames                            ``pm0``, ``pm10``
 =================  ===========================================================  ==================
 """
 
@@ -158,10 +160,23 @@ def _wilds(spec: dict, resolve: Callable[[Any, str], Any], ctx: dict) -> Protoco
     return WildsProtocol(ctx["wilds_dataset"], spec.get("metrics", {}), name=ctx["name"])
 
 
+def _video_merge(spec: dict, resolve: Callable[[Any, str], Any], ctx: dict) -> Protocol:
+    from .video import MergeProtocol
+
+    meta = resolve(spec["meta"], "video metadata")
+    return MergeProtocol([list(g) for g in meta.groups], list(meta.never), name=ctx["name"])
+
+
+def _video_pmk(spec: dict, resolve: Callable[[Any, str], Any], ctx: dict) -> Protocol:
+    from .video import PmkProtocol
+
+    return PmkProtocol(resolve(spec["meta"], "video metadata"), name=ctx["name"])
+
+
 #: Protocol type → builder(spec, resolve(source, what), context).
 PROTOCOLS: dict[str, Callable[[dict, Callable[[Any, str], Any], dict], Protocol]] = {
     "identity": _identity, "class_subset": _class_subset, "maxpool": _maxpool, "macro_f1": _macro_f1,
-    "wilds": _wilds,
+    "wilds": _wilds, "video_merge": _video_merge, "video_pmk": _video_pmk,
 }
 
 

@@ -50,7 +50,7 @@ ENTRY_KEYS = {
 SPLIT_KEYS = {
     "loader", "path", "folders", "label_map", "ignore_other_folders", "count", "files", "label_key", "data",
     "labels", "file", "images_key", "labels_key", "dataset", "split", "class", "kwargs", "split_arg",
-    "partition", "flat_hint", "extensions", "classes",
+    "partition", "flat_hint", "extensions", "classes", "video",
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _HIDDEN_RE = re.compile(r"^\.[A-Za-z_][A-Za-z0-9_-]*$")
@@ -177,10 +177,12 @@ _SPLIT_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "split_arg": (lambda v: v is None or v is False or _text(v), "an argument name, or null"),
     "extensions": (lambda v: _texts(v) and bool(v) and all(x.startswith(".") for x in v),
                    "a list of suffixes such as ['.jpg', '.png']"),
+    "video": (lambda v: v in ("vid", "ytbb"), "vid or ytbb"),
 }
 #: Keys a loader cannot work without.
 _REQUIRED_SPLIT_KEYS = {"cifar_python": ("files",), "npy_pair": ("data", "labels"), "npy_dict": ("file",),
-                        "torchvision": ("class",), "sun397": ("file",), "wilds": ("dataset", "split")}
+                        "torchvision": ("class",), "sun397": ("file",), "wilds": ("dataset", "split"),
+                        "video_frames": ("video",)}
 _ENTRY_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "description": (lambda v: isinstance(v, str), "a string"), "notes": (lambda v: isinstance(v, str), "a string"),
     "classnames": _SOURCE, "templates": _TEXT, "root": _TEXT, "eval_split": _TEXT, "train_split": _TEXT,

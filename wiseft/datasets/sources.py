@@ -14,6 +14,8 @@ A registry value that names a list is either the list itself or a *source*:
 ``{from: S, replace: {a: b}}``     ``S`` with substrings replaced (``_`` → space)
 ``{objectnet: <what>, mappings: <folder under the root>}``  ``classnames``, ``folders``,
                                    ``folder_labels``, ``imagenet_wnid_labels`` or ``imagenet_groups``
+``{video: <what>, set: vid|ytbb, folder: <folder under the root>}``  a video set's ``classnames``,
+                                   ``imagenet_wnid_labels`` or ``meta`` (everything, for its protocol)
 =================================  ====================================================================
 
 Text files: one item per line, blank lines and lines starting with ``#`` skipped.
@@ -21,16 +23,15 @@ Text files: one item per line, blank lines and lines starting with ``#`` skipped
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from .files import METADATA_DIR, read_json_object, read_lines, timm_info_file
 
-__all__ = ["SourceContext", "resolve_source", "read_lines", "timm_info_file", "METADATA_DIR"]
+__all__ = ["SourceContext", "resolve_source", "read_lines", "read_json_object", "timm_info_file", "METADATA_DIR"]
 
-METADATA_DIR = Path(__file__).parent / "metadata"
 _OPEN_CLIP_LISTS = {"imagenet": "IMAGENET_CLASSNAMES"}
 
 
@@ -52,6 +53,8 @@ def resolve_source(spec: Any, ctx: SourceContext, what: str = "list") -> Any:
     if isinstance(spec, dict):
         if "objectnet" in spec:
             return _objectnet(spec, ctx, what)
+        if "video" in spec:
+            return _video(spec, ctx, what)
         if "from" in spec:
             items = resolve_source(spec["from"], ctx, what)
             if "indices" in spec:
@@ -65,7 +68,8 @@ def resolve_source(spec: Any, ctx: SourceContext, what: str = "list") -> Any:
             if spec.get("lower"):
                 items = [s.lower() for s in items]
             return items
-        raise DatasetError(f"dataset {ctx.name!r}: {what}: a mapping source needs 'from' or 'objectnet', got {spec!r}")
+        raise DatasetError(f"dataset {ctx.name!r}: {what}: a mapping source needs 'from', 'objectnet' or 'video', "
+                           f"got {spec!r}")
     if not isinstance(spec, str):
         raise DatasetError(f"dataset {ctx.name!r}: {what}: expected a list or a source string, got {spec!r}")
     if spec == "loader":
@@ -77,27 +81,6 @@ def resolve_source(spec: Any, ctx: SourceContext, what: str = "list") -> Any:
         raise DatasetError(f"dataset {ctx.name!r}: {what}: unknown source {spec!r}; use one of "
                            f"{', '.join(s + ':…' for s in _SCHEMES)}, 'loader', or an inline list")
     return _SCHEMES[scheme](arg, ctx, what)
-
-
-def read_lines(path: Path, what: str = "list") -> list[str]:
-    """Non-empty, non-comment lines of a UTF-8 text file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise DatasetError(f"cannot read the {what} file {str(path)!r}: {e}") from e
-    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-
-
-def timm_info_file(filename: str) -> Path:
-    """Path of a file in timm's packaged ``data/_info`` folder, found without importing timm."""
-    spec = importlib.util.find_spec("timm")
-    if spec is None or not spec.submodule_search_locations:
-        raise DatasetError(f"timm is not installed; it provides {filename} (pip install timm)")
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "_info" / filename
-    if not path.is_file():
-        raise DatasetError(f"timm's packaged file data/_info/{filename} is missing from {path.parent} "
-                           f"(timm >= 0.9.16 ships it)")
-    return path
 
 
 # ------------------------------------------------------------------------------------------- schemes
@@ -172,3 +155,21 @@ def _objectnet(spec: dict, ctx: SourceContext, what: str) -> Any:
         return {wnids[idx]: label for idx, label in sorted(mapping.imagenet_to_label.items())}
     raise DatasetError(f"dataset {ctx.name!r}: {what}: unknown ObjectNet list {kind!r}; use classnames, folders, "
                        f"folder_labels, imagenet_groups or imagenet_wnid_labels")
+
+
+def _video(spec: dict, ctx: SourceContext, what: str) -> Any:
+    from .layout import join_inside
+    from .video import load_video_meta
+
+    if ctx.base is None:
+        raise DatasetError(f"dataset {ctx.name!r}: the {what} comes from the video set's metadata; give the data root")
+    meta = load_video_meta(join_inside(ctx.base, spec.get("folder", "")), spec.get("set", ""))
+    kind = spec["video"]
+    if kind == "classnames":
+        return list(meta.classnames)
+    if kind == "imagenet_wnid_labels":
+        return meta.imagenet_wnid_labels()
+    if kind == "meta":
+        return meta
+    raise DatasetError(f"dataset {ctx.name!r}: {what}: unknown video list {kind!r}; use classnames, "
+                       f"imagenet_wnid_labels or meta")

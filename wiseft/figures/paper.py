@@ -27,7 +27,7 @@ __all__ = ["load_paper_numbers", "list_paper_tables", "paper_tables_for", "compa
 
 #: A profile's ``figures.paper_table`` -> the stored tables it is compared with (sweep tables included).
 _SETTINGS = {
-    "table1_vitl14_336": ("table1_vitl14_336", "table4_vitl14_336"),
+    "table1_vitl14_336": ("table1_vitl14_336", "table4_vitl14_336", "table6"),  # Table 6's video rows: L/14@336
     "table4_vitl14_336": ("table4_vitl14_336",),
     "table5_vitb16": ("table5_vitb16",),
     "table6": ("table6",),

@@ -239,7 +239,7 @@ ImageNet's classes, the x-axis is ImageNet accuracy on those classes (**class-su
 Further distribution shifts: ImageNet-Vid-Robust and YTBB-Robust (pm-0 against class-subsampled ImageNet),
 CIFAR-10.1 and CIFAR-10.2 (against CIFAR-10), WILDS-FMoW (OOD worst-region accuracy against ID accuracy) and
 WILDS-iWildCam (OOD against ID macro-F1); the paper reports gains of 2 to 23 pp under these shifts. The
-`cifar10-vitb32`, `wilds-fmow` and `wilds-iwildcam` profiles feed it.""", ""),
+`imagenet-vitl14-336` (video sets), `cifar10-vitb32`, `wilds-fmow` and `wilds-iwildcam` profiles feed it.""", ""),
     "fig10": ("""\
 Ensembling in weight space against ensembling in output space. The output-space ensemble (OSE) mixes the endpoints'
 logits, (1−α)·f(x; θ₀) + α·f(x; θ₁), at twice the inference cost; WiSE-FT mixes the weights and stays one model. For a
@@ -276,8 +276,9 @@ The full α sweep, α from 0 to 1 in steps of 0.05, every column, for end-to-end
 classifier: Table 4 (ViT-L/14@336px) and Table 5 (ViT-B/16) of the paper. Written as `sweep_table_e2e` and
 `sweep_table_lc`.""", ""),
     "table6": ("""\
-The numbers behind Fig. 9: each further shift in its own metric (accuracy, worst-region accuracy, macro-F1, pm-0),
-zero-shot, fine-tuned, WiSE-FT at α = 0.5 and at the optimal α (chosen per row).""", ""),
+The numbers behind Fig. 9: each further shift in its own metric (accuracy, worst-region accuracy, macro-F1, pm-0)
+after its reference, zero-shot, fine-tuned, WiSE-FT at α = 0.5 and at the optimal α (chosen per row); the video sets
+with the linear classifier, the others fine-tuned end to end, as in the paper.""", ""),
     "table2": ("""\
 Transfer learning: standard fine-tuning against WiSE-FT at α = 0.5 and at the optimal α, on each reference dataset of
 the `transfer` suite, with the gains in pp (paper: +0.8 to +3.3 pp).""", ""),

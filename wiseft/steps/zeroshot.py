@@ -12,6 +12,7 @@ import logging
 import pandas as pd
 
 from ..checkpoint import save_classifier
+from ..datasets.presence import require_data
 from ..device import seed_everything
 from ..finetune.distributed import barrier, is_main_process
 from ..models import ImageClassifier
@@ -20,6 +21,7 @@ from ..zeroshot import build_zeroshot_classifier
 from .common import (
     append_rows,
     classifier_transform,
+    data_root,
     evaluate,
     eval_sets,
     fixed_setting,
@@ -45,6 +47,9 @@ def build_zeroshot(ctx: RunContext, force: bool = False) -> ImageClassifier:
         log.info("loading the existing zero-shot checkpoint %s", ctx.checkpoint_path("zeroshot"))
         return load_endpoint(ctx, "zeroshot")[0]
     profile = ctx.profile
+    # the data before the weights: no download when the data is not there anyway
+    require_data(profile.data.reference, [*profile.data.shifts, *profile.data.extra], data_root(profile),
+                 f"profile {profile.name!r}")
     templates = template_set(profile)
     seed_everything(profile.seed)  # models without pretrained weights (tests, from-scratch runs) start the same
     classifier = build_zeroshot_classifier(profile.model.name, profile.model.pretrained,
