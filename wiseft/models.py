@@ -219,7 +219,7 @@ def _load_clip_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], pa
 
 
 def ensure_model_config(model_name: str) -> None:
-    """Make sure open_clip knows ``model_name``, registering the offline world's configs if needed.
+    """Make sure open_clip knows ``model_name``, registering the offline world's configs or a rehearsal twin.
 
     Raises:
         WiseftError: for an unknown name, suggesting close matches.
@@ -227,6 +227,10 @@ def ensure_model_config(model_name: str) -> None:
     import open_clip
 
     if open_clip.get_model_config(model_name) is not None:
+        return
+    from .rehearsal.twins import register_twin
+
+    if register_twin(model_name):  # ``rehearsal-<model>``: a reduced twin for rehearsals
         return
     try:  # the embedded world's small CLIP configs
         importlib.import_module(f"{__package__}.world").register_model_configs()

@@ -100,7 +100,7 @@ def _outputs(run_dir: Path) -> list[str]:
 
 def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence[Step],
                  outcomes: Sequence[StepOutcome], members: Sequence[tuple[str, Path]] = (),
-                 error: str | None = None) -> Path:
+                 error: str | None = None, banner: str | None = None) -> Path:
     """Write ``<run_dir>/report.md`` atomically and return its path.
 
     Args:
@@ -108,10 +108,13 @@ def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence
         outcomes: what this invocation did.
         members: ``(name, run folder)`` of a suite's members, linked to their own reports.
         error: the failure that stopped the run, shown at the top.
+        banner: markdown shown right under the title (a rehearsal says so there).
     """
     run_dir = Path(run_dir)
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     lines = [f"# wiseft run: {title}", ""]
+    if banner:
+        lines += [banner, ""]
     if description:
         lines += [description, ""]
     lines += [f"Updated {now}. Resolved profile: [profile.yaml](profile.yaml); results: "
