@@ -26,8 +26,18 @@ log = logging.getLogger(__name__)
 
 __all__ = ["FIXTURE_BUILDERS", "rehearsal_datasets", "build_rehearsal_data", "IMAGES_PER_SPLIT"]
 
-#: Extra fixture builders by dataset name or split loader: ``builder(name, root, per_class)``.
-FIXTURE_BUILDERS: dict[str, Callable[[str, Path, int], None]] = {}
+def _iwildcam(name: str, root: Path, per_class: int) -> None:
+    """iWildCam with enough rows per split for a fine-tuning batch: 6 classes × 2 cameras × ``per_class``."""
+    from ..datasets.fixtures import build_fake_iwildcam
+
+    splits = ("train", "val", "test", "id_val", "id_test")
+    build_fake_iwildcam(root, rows=[(s, y, loc) for s in splits for y in range(6) for loc in range(2)
+                                    for _ in range(per_class)])
+
+
+#: Fixture builders by dataset name or split loader, ``builder(name, root, per_class)``, used instead of
+#: ``build_fake_dataset`` (the video sets register theirs here).
+FIXTURE_BUILDERS: dict[str, Callable[[str, Path, int], None]] = {"iwildcam": _iwildcam}
 #: About this many images per split (at least two per class, so that a class can lend one to a held-out split;
 #: at most four).
 IMAGES_PER_SPLIT = 48
