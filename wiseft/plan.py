@@ -315,12 +315,12 @@ def _duration(seconds: float) -> str:
 
 def format_plan(plan: Plan) -> str:
     """The plan as a Markdown table, the total, and which constants were measured or assumed."""
-    lines = [f"Plan for {plan.profile}: {plan.model} ({plan.gflops_per_image:.1f} GFLOPs per image, forward) "
+    lines = [f"Plan for {plan.profile}: {plan.model} ({plan.gflops_per_image:.3g} GFLOPs per image, forward) "
              f"on {plan.hardware}", "",
              "| step | images × passes × GFLOPs | work (PFLOP) | decoded images | time | disk (GB) | peak memory (GiB) | what |",
              "|---|---|---:|---:|---:|---:|---:|---|"]
     for s in plan.steps:
-        work = f"{s.images:,} × {s.passes:.2g} × {plan.gflops_per_image:.1f}" if s.images else "—"
+        work = f"{s.images:,} × {s.passes:.2g} × {plan.gflops_per_image:.3g}" if s.images else "—"
         lines.append(f"| {s.step} | {work} | {s.gflops / 1e6:.3g} | {s.decoded:,} | {_duration(s.seconds)} | "
                      f"{s.disk_gb:.3g} | {s.peak_gib:.3g} | {s.note} |")
     lines += ["", f"Total: {_duration(plan.seconds)}.", "", "Constants (wiseft/data/cost_constants.json):"]

@@ -36,28 +36,26 @@ def run(args: argparse.Namespace) -> int:
     import contextlib
 
     from ..pipeline import run_pipeline
+    from ..pipeline.warm import WarmKernel
 
-    profile = profile_from_args(args)
-    # Notebooks reload the profile from what the user typed; a relative path must survive the kernel's cwd.
-    ref, overrides = (str(Path(args.profile).resolve()) if Path(args.profile).is_file() else args.profile), args.overrides
-    folder = Path(args.out) if args.out else default_run_dir(profile.name)
-    if args.rehearse:
-        from ..rehearsal import describe_rehearsal, rehearsal_profile, rehearsal_run_dir
-
-        folder = Path(args.out) if args.out else rehearsal_run_dir(profile.name)
-        profile = rehearsal_profile(profile, data_root=folder / "fixture-data")
-        ref, overrides = None, []  # the notebooks read the rehearsal's own profile.yaml from the run folder
-        print(f"wiseft run: REHEARSAL of {profile.name} into {folder} ({describe_rehearsal(profile)})")
+    common = dict(only=args.only, force=args.force, device=args.device, notebooks_dir=args.notebooks)
     one_kernel = args.rehearse if args.one_kernel is None else args.one_kernel
     with contextlib.ExitStack() as stack:
-        executor = None
-        if one_kernel:
-            from ..pipeline.warm import WarmKernel
+        executor = stack.enter_context(WarmKernel(args.kernel, cwd=Path.cwd())) if one_kernel else None
+        if args.rehearse:
+            from ..rehearsal import describe_rehearsal
+            from ..rehearsal.run import rehearse
 
-            executor = stack.enter_context(WarmKernel(args.kernel, cwd=Path.cwd()))
-        outcomes = run_pipeline(profile, profile_ref=ref, overrides=overrides, out_dir=folder, only=args.only,
-                                force=args.force, device=args.device, notebooks_dir=args.notebooks,
-                                kernel_name=args.kernel, executor=executor)
+            outcomes, folder, profile = rehearse(args.profile, args.overrides, args.out, executor=executor,
+                                                 kernel_name=args.kernel, **common)
+            print(f"wiseft run: REHEARSAL of {profile.name} in {folder} ({describe_rehearsal(profile)})")
+        else:
+            profile = profile_from_args(args)
+            # Notebooks reload the profile from what the user typed; a relative path must survive the kernel's cwd.
+            ref = str(Path(args.profile).resolve()) if Path(args.profile).is_file() else args.profile
+            folder = Path(args.out) if args.out else default_run_dir(profile.name)
+            outcomes = run_pipeline(profile, profile_ref=ref, overrides=args.overrides, out_dir=folder,
+                                    kernel_name=args.kernel, executor=executor, **common)
     ran = sum(o.status == "ran" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
     what = "rehearsal" if args.rehearse else "run"

@@ -2,8 +2,8 @@
 
 A rehearsal runs a profile's whole pipeline on the CPU in minutes, so a ViT-L/14@336px cannot take part as it
 is. Its twin ``rehearsal-ViT-L-14-336`` keeps what the pipeline's code paths depend on (a ViT image tower with
-the same patch size and image size, the same text context and vocabulary, hence the same preprocessing,
-tokenizer and positional-embedding shapes per token) and shrinks what only costs time: widths, depths, heads.
+the same patch size, open_clip's preprocessing and tokenizer, the same text context and vocabulary) and shrinks
+what only costs time: widths, depths, heads, and the number of patches (a 4×4 grid, so 56 px for /14).
 The twin is an ordinary open_clip model config, registered with ``open_clip.add_model_config`` on first use,
 so every process (each notebook kernel too) resolves the name the same way.
 """
@@ -24,9 +24,11 @@ __all__ = ["TWIN_PREFIX", "TWIN_SIZES", "twin_name", "is_twin", "twin_config", "
 #: Model names that start with this are rehearsal twins of the open_clip model named by the rest.
 TWIN_PREFIX = "rehearsal-"
 
-#: The twin's sizes: widths and depths small enough for a CPU, heads of 32 channels as open_clip's ViTs.
+#: The twin's sizes: widths and depths small enough for a CPU, heads of 32 channels as open_clip's ViTs, and a
+#: ViT's image cut to ``vision_patches`` × ``vision_patches`` patches of the real patch size (a 4×4 grid of 16 px
+#: patches, 64 px, for ViT-B/16), so that a 336 px model costs no more than a 224 px one.
 TWIN_SIZES = {"embed_dim": 32, "vision_width": 64, "vision_layers": 2, "vision_head_width": 32,
-              "text_width": 32, "text_layers": 1, "text_heads": 1}
+              "vision_patches": 4, "text_width": 32, "text_layers": 1, "text_heads": 1}
 
 
 def twin_name(model_name: str) -> str:
@@ -56,6 +58,8 @@ def twin_config(model_name: str) -> dict[str, Any] | None:
     vision, text = cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})
     if "timm_model_name" not in vision:  # open_clip's own ViT (or ResNet): shrink it in place
         if isinstance(vision.get("layers"), int):
+            if "patch_size" in vision:
+                vision["image_size"] = int(vision["patch_size"]) * s["vision_patches"]
             vision["layers"] = s["vision_layers"]
             vision["width"] = s["vision_width"]
             vision["head_width"] = s["vision_head_width"]
