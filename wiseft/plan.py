@@ -197,11 +197,16 @@ def _member_costs(p: Profile, device: str, gpus: int, g: dict[str, float]) -> li
     bytes_img = _c("bytes_per_small_image" if small else "bytes_per_jpeg")
     params = g["params"] * 1e6
     ckpt_gb = params * 4 / 1e9
-    act = (g["tokens"] * g["width"] * _c("activation_bytes_per_token_width") * (1 if p.finetune.e2e.grad_checkpointing
-                                                                                  else g["layers"]))
+    # activations per image: every layer's (Korthikanti et al.), or with checkpointing each layer's input and one
+    # layer's worth; twice as many bytes in fp32 as in 16-bit autocast
+    per_layer = g["tokens"] * g["width"] * _c("activation_bytes_per_token_width")
+    layer_inputs = g["tokens"] * g["width"] * 4 * g["layers"]
+    act = (per_layer + layer_inputs if p.finetune.e2e.grad_checkpointing else per_layer * g["layers"]) \
+        * (2 if p.finetune.e2e.precision == "fp32" else 1)
+    eval_act = per_layer * (2 if p.eval.precision == "fp32" else 1)
     micro = p.finetune.e2e.micro_batch_size or max(1, p.finetune.e2e.batch_size // gpus)
     train_gib = (params * _c("optimizer_bytes_per_param") + micro * act) / 2 ** 30
-    eval_gib = (3 * params * 4 + p.eval.batch_size * act / max(g["layers"], 1)) / 2 ** 30
+    eval_gib = (3 * params * 4 + p.eval.batch_size * eval_act) / 2 ** 30
 
     def cost(step: str, images: int, passes: float, decoded: int, training: bool, disk_gb: float, peak_gib: float,
              note: str, extra_gflops: float = 0.0) -> StepCost:
