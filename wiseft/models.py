@@ -228,7 +228,7 @@ def ensure_model_config(model_name: str) -> None:
 
     if open_clip.get_model_config(model_name) is not None:
         return
-    from .rehearsal.twins import register_twin
+    from .twins import register_twin
 
     if register_twin(model_name):  # ``rehearsal-<model>``: a reduced twin for rehearsals
         return

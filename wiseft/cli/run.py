@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         executor = stack.enter_context(WarmKernel(args.kernel, cwd=Path.cwd())) if one_kernel else None
         if args.rehearse:
             from ..rehearsal import describe_rehearsal
-            from ..rehearsal.run import rehearse
+            from ..pipeline.rehearse import rehearse
 
             outcomes, folder, profile = rehearse(args.profile, args.overrides, args.out, executor=executor,
                                                  kernel_name=args.kernel, **common)

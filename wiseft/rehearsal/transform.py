@@ -19,7 +19,7 @@ import yaml
 
 from ..errors import PipelineError
 from ..profile import Profile
-from .twins import describe_twin, twin_name
+from ..twins import describe_twin, twin_name
 
 __all__ = ["REHEARSAL_SUFFIX", "WORLD_TWIN", "rehearsal_profile", "rehearsal_run_dir", "check_run_kind",
            "describe_rehearsal", "BANNER"]

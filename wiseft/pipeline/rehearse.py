@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..profile import load_profile
-from .transform import describe_rehearsal, rehearsal_profile, rehearsal_run_dir
+from ..rehearsal import describe_rehearsal, rehearsal_profile, rehearsal_run_dir
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,8 @@ def rehearse(profile: str | os.PathLike, overrides: Sequence[str] = (), out_dir:
     Raises:
         PipelineError: the first failing step, or a run folder that holds a real run.
     """
-    from ..pipeline import run_pipeline
-    from ..pipeline.warm import WarmKernel
+    from .runner import run_pipeline
+    from .warm import WarmKernel
 
     real = load_profile(profile, overrides=list(overrides))
     folder = Path(out_dir) if out_dir is not None else rehearsal_run_dir(real.name)
