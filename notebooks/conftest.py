@@ -8,9 +8,16 @@ of `wiseft/pipeline/steps.yaml`, then the course.
 
 from pathlib import Path
 
+import nbval.kernel
+
+from wiseft.pipeline.kernels import EncryptedKernelManager
 from wiseft.pipeline.notebooks import COURSE_STUDENT, pipeline_rank
 
 HERE = Path(__file__).resolve().parent
+
+# nbval's kernels get per-kernel CurveZMQ keys like the pipeline's (wiseft.pipeline.kernels): no plain-text
+# sockets, and no "running over TCP without encryption" warning at every kernel start.
+nbval.kernel.KernelManager = EncryptedKernelManager
 
 # The students' copy of the assignment raises NotImplementedError where they write code: not run by nbval.
 collect_ignore = [COURSE_STUDENT]

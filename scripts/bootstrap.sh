@@ -19,9 +19,15 @@ WANT="$( (cat "$ROOT/pyproject.toml"; echo "$EXTRAS") | sha256sum | cut -d' ' -f
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "wiseft: installing wiseft[$EXTRAS] into $VENV (first run takes a few minutes)" >&2
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
-  "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$EXTRAS]"
+  # setuptools tells every editable install of a flat layout to beware of same-named folders in the working
+  # directory; that notice is about this very checkout, so it is filtered (that message only, nothing else).
+  PYTHONWARNINGS="ignore:Editable installation:UserWarning" \
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[$EXTRAS]"
   # The notebooks run on a kernel of this environment, whatever kernels the user has elsewhere.
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (wiseft)" >/dev/null
+  # JupyterLab provisions CurveZMQ keys for its kernels too (the pipeline's and nbval's do: wiseft.pipeline.kernels).
+  mkdir -p "$VENV/etc/jupyter/jupyter_server_config.d"
+  echo '{"KernelManager": {"transport_encryption": "auto"}}' > "$VENV/etc/jupyter/jupyter_server_config.d/wiseft-kernels.json"
   echo "$WANT" > "$STAMP"
 fi
 

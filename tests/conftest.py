@@ -17,6 +17,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 TINY_MODEL = "wiseft-test-tiny"  # width 32, one layer, 32 px images, 16-d embeddings
 
 
+@pytest.fixture
+def one_thread():
+    """One intra-op thread for the test, whatever ``WISEFT_TEST_THREADS`` says: tiny models train 10× faster on a
+    shared 2-core machine, and identically from run to run (use with ``pytest.mark.usefixtures("one_thread")``)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_model_name() -> str:
     """Name of a tiny CLIP config registered with open_clip; ``create_model(name)`` gives random weights."""

@@ -27,26 +27,17 @@ from typing import Any, Mapping
 import torch
 
 from .errors import CheckpointError, WiseftError
-from .io import atomic_path, atomic_write_json, sha256_file
-from .models import (ClassificationHead, ClassifierInfo, ImageClassifier, ensure_model_config,
-                     no_random_init_warning)
+from .io import atomic_path, atomic_write_json, git_commit, sha256_file
+from .models import ClassificationHead, ClassifierInfo, ImageClassifier, ensure_model_config
+from .weights import no_random_init_warning, read_state_dict, read_weights_file
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FORMAT", "save_classifier", "load_classifier", "read_state_dict", "read_sidecar", "checkpoint_paths",
-           "classnames_sha256", "convert_to_safetensors", "CONVERT_HINT"]
+           "classnames_sha256", "convert_to_safetensors"]
 
 #: Sidecar format tag; bump the number when a field changes meaning.
 FORMAT = "wiseft-classifier/1"
-
-CONVERT_HINT = (
-    "wiseft only reads safetensors. If you trust the file, convert it once with:\n"
-    "    python -c \"import torch, safetensors.torch as st; "
-    "sd = torch.load('IN.pt', map_location='cpu', weights_only=True); "
-    "sd = sd.get('state_dict', sd); st.save_file({k: v.contiguous() for k, v in sd.items()}, 'OUT.safetensors')\"\n"
-    "(or wiseft.checkpoint.convert_to_safetensors('IN.pt', 'OUT.safetensors')). A whole pickled module, as the "
-    "wise-ft repository saves, cannot be read with weights_only=True: load it in that repository's environment "
-    "and save model.state_dict() instead.")
 
 _REQUIRED = ("model_name", "pretrained", "classnames", "template_set", "normalization", "image_size", "alpha",
              "provenance")
@@ -65,44 +56,6 @@ def classnames_sha256(classnames: list[str]) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ read
-def _refuse_pickle(path: Path, head: bytes) -> None:
-    if head[8:9] == b"{":  # a safetensors JSON header: the 8 bytes before it are its length, whatever they spell
-        return
-    if head[:2] == b"PK" or head[:1] == b"\x80":
-        kind = "a zip-format torch.save file" if head[:2] == b"PK" else "a raw pickle"
-        raise CheckpointError(f"{path} is {kind}, and loading pickles can run arbitrary code.\n{CONVERT_HINT}")
-
-
-def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Read a safetensors file into a state dict, refusing pickles and reporting truncation.
-
-    Raises:
-        CheckpointError: naming the file when it is missing, a pickle, truncated or corrupt.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint file {str(path)!r} does not exist")
-    with open(path, "rb") as fh:
-        head = fh.read(9)
-    _refuse_pickle(path, head)
-    head = head[:8]
-    if len(head) < 8:
-        raise CheckpointError(f"{path}: truncated ({len(head)} bytes), not a safetensors file; re-create it")
-    header_len = int.from_bytes(head, "little")
-    size = path.stat().st_size
-    if header_len > size - 8:
-        raise CheckpointError(f"{path}: truncated or not a safetensors file (header claims {header_len} bytes, "
-                              f"file has {size}); re-create or re-download it")
-    try:
-        return load_file(str(path), device=str(device))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: cannot read the safetensors file ({e}); it is truncated or corrupt, "
-                              f"re-create or re-download it") from e
-
-
 def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check a sidecar JSON (format and required fields)."""
     _, json_path = checkpoint_paths(path)
@@ -153,8 +106,6 @@ _FIELD_CHECKS: tuple[tuple[str, Any, str], ...] = (
 
 # ----------------------------------------------------------------------------------------------- write
 def _default_provenance() -> dict[str, Any]:
-    from .run import git_commit
-
     return {"git_commit": git_commit(), "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "parents": []}
 
@@ -277,8 +228,6 @@ def _load_strict(classifier: ImageClassifier, state: Mapping[str, torch.Tensor],
 def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """Convert a trusted torch state-dict file (read with ``weights_only=True``) to safetensors, atomically."""
     from safetensors.torch import save_file
-
-    from .models import read_weights_file
 
     state = read_weights_file(src)
     with atomic_path(dst) as tmp:

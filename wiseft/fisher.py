@@ -9,6 +9,10 @@ at a time as in wise-ft's ``fisher.py``. Merging then weights each parameter by 
 with coefficients (1−α, α) for two models. Parameters without a Fisher (buffers) get F = 1, i.e. plain
 interpolation; integer buffers are copied. Fisher tensors are saved as safetensors, never pickled.
 
+The examples are a seeded, class-balanced sample (:func:`fisher_sample_indices`): on a class-sorted folder (ImageNet)
+the first examples in storage order would all come from class 0. The official code's floor is 1e-8
+(``FISHER_FLOOR``); which split the examples come from is the caller's choice (``docs/protocols.md``).
+
 Example:
     >>> f0 = compute_fisher(zeroshot, train_set, num_samples=256)                   # doctest: +SKIP
     >>> settings = fisher_settings(theta0, theta1, f0, f1, alphas=[0.25, 0.5, 0.75]) # doctest: +SKIP
@@ -22,6 +26,7 @@ from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -35,20 +40,59 @@ from .progress import progress
 
 log = logging.getLogger(__name__)
 
-__all__ = ["compute_fisher", "fisher_merge", "fisher_merge_into_", "fisher_settings", "save_fisher", "load_fisher"]
+__all__ = ["FISHER_FLOOR", "fisher_sample_indices", "compute_fisher", "fisher_merge", "fisher_merge_into_",
+           "fisher_settings", "save_fisher", "load_fisher"]
 
 StateDict = Mapping[str, torch.Tensor]
 
+#: The official wise-ft floor on Fisher entries (its `--fisher_floor` default); profile `interpolation.fisher_floor`.
+FISHER_FLOOR = 1e-8
 
-def compute_fisher(model: ImageClassifier, dataset: torch.utils.data.Dataset, *, num_samples: int = 256,
-                   device: str | torch.device = "cpu", precision: str = "fp32", seed: int = 0,
-                   batch_size: int = 32, num_workers: int = 0) -> dict[str, torch.Tensor]:
-    """Diagonal Fisher of ``model`` on the first ``num_samples`` examples of ``dataset``.
+
+def fisher_sample_indices(labels: Sequence[int] | np.ndarray, num_samples: int | None, seed: int = 0) -> np.ndarray:
+    """A seeded, class-balanced sample of example indices, sorted.
+
+    The examples are taken one class at a time: round ``r`` adds the ``r``-th example (in a seeded shuffle) of every
+    class that still has one, the classes in a seeded order, until ``num_samples`` are taken. So every class gets
+    ``num_samples // C`` or one more example (fewer only when it has fewer); with fewer samples than classes a
+    seeded subset of the classes gets one each.
+
+    Args:
+        labels: the label of every example of the dataset.
+        num_samples: how many to take; ``None`` (or at least the dataset's size) takes every example.
+        seed: seeds the shuffles.
+    """
+    labels = np.asarray(labels)
+    if num_samples is None or num_samples >= len(labels):
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    classes = rng.permutation(np.unique(labels))
+    queues = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    taken: list[int] = []
+    depth = 0
+    while len(taken) < num_samples:
+        taken += [int(q[depth]) for q in queues if depth < len(q)][: num_samples - len(taken)]
+        depth += 1
+    return np.sort(np.asarray(taken, dtype=np.int64))
+
+
+def _dataset_labels(dataset: torch.utils.data.Dataset) -> np.ndarray | None:
+    labels = getattr(dataset, "labels", None)
+    return None if labels is None else np.asarray(labels)
+
+
+def compute_fisher(model: ImageClassifier, dataset: torch.utils.data.Dataset, *, num_samples: int | None = 256,
+                   indices: Sequence[int] | None = None, device: str | torch.device = "cpu", precision: str = "fp32",
+                   seed: int = 0, batch_size: int = 32, num_workers: int = 0) -> dict[str, torch.Tensor]:
+    """Diagonal Fisher of ``model`` on a class-balanced sample of ``num_samples`` examples of ``dataset``.
 
     Args:
         model: the classifier (its parameters that require grad get a Fisher).
-        dataset: ``__getitem__(i) -> (image, label)``; labels are ignored (ŷ is sampled from the model).
-        num_samples: examples used (each costs one forward and one backward pass).
+        dataset: ``__getitem__(i) -> (image, label)``; labels are ignored (ŷ is sampled from the model). A dataset
+            with a ``labels`` array is sampled class-balanced (:func:`fisher_sample_indices`), any other uniformly
+            at random (seeded).
+        num_samples: examples used (each costs one forward and one backward pass); ``None``: every example.
+        indices: the examples to use instead of a sample (in this order).
         device: where to compute.
         precision: autocast mode of the forward passes.
         seed: seed of the label sampling.
@@ -65,8 +109,16 @@ def compute_fisher(model: ImageClassifier, dataset: torch.utils.data.Dataset, *,
         raise WiseftError("compute_fisher: the model has no parameter that requires grad")
     sums = {name: torch.zeros_like(p, dtype=torch.float32) for name, p in params.items()}
     generator = torch.Generator().manual_seed(int(seed))
-    n = min(num_samples, len(dataset))
-    subset = torch.utils.data.Subset(dataset, range(n))
+    if indices is None:
+        labels = _dataset_labels(dataset)
+        if labels is None:
+            n = len(dataset) if num_samples is None else min(num_samples, len(dataset))
+            indices = np.sort(np.random.default_rng(seed).permutation(len(dataset))[:n])
+        else:
+            indices = fisher_sample_indices(labels, num_samples, seed)
+            log.info("Fisher on %d examples covering %d of %d classes", len(indices),
+                     len(np.unique(labels[indices])), len(np.unique(labels)))
+    subset = torch.utils.data.Subset(dataset, [int(i) for i in indices])
     loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     seen = 0
     for images, _ in progress(loader, desc="Fisher", total=len(loader)):
@@ -111,7 +163,7 @@ def _merge_key(key: str, tensors: Sequence[torch.Tensor], fishers: Sequence[Stat
 
 
 def fisher_merge(state_dicts: Sequence[StateDict], fishers: Sequence[StateDict], coefficients: Sequence[float],
-                 floor: float = 1e-6) -> dict[str, torch.Tensor]:
+                 floor: float = FISHER_FLOOR) -> dict[str, torch.Tensor]:
     """Fisher-weighted average of state dicts (a new state dict).
 
     Raises:
@@ -125,7 +177,7 @@ def fisher_merge(state_dicts: Sequence[StateDict], fishers: Sequence[StateDict],
 
 @torch.no_grad()
 def fisher_merge_into_(model: torch.nn.Module, state_dicts: Sequence[StateDict], fishers: Sequence[StateDict],
-                       coefficients: Sequence[float], floor: float = 1e-6) -> torch.nn.Module:
+                       coefficients: Sequence[float], floor: float = FISHER_FLOOR) -> torch.nn.Module:
     """Write the Fisher-weighted merge into ``model`` in place, one tensor at a time."""
     _check_args(state_dicts, fishers, coefficients, floor, check=False)
     for key, target in model.state_dict(keep_vars=True).items():
@@ -150,7 +202,8 @@ def _check_args(state_dicts, fishers, coefficients, floor, check: bool = True) -
 
 
 def fisher_settings(theta0: StateDict, theta1: StateDict, fisher0: StateDict, fisher1: StateDict,
-                    alphas: Sequence[float], floor: float = 1e-6, mode: str | None = None) -> list[WeightSetting]:
+                    alphas: Sequence[float], floor: float = FISHER_FLOOR, mode: str | None = None
+                    ) -> list[WeightSetting]:
     """Evaluation settings for Fisher-weighted merges with coefficients (1−α, α), labelled ``"fisher α=<a>"``."""
     check_compatible(theta0, theta1)
     check_finite(fisher0, "Fisher of θ0")

@@ -1,4 +1,4 @@
-"""Small file-system helpers: atomic writes, safe names and content hashes.
+"""Small file-system helpers: atomic writes, safe names, content hashes and the source tree's git commit.
 
 Everything a user may read later is written to a temporary file in the destination folder and renamed into
 place, so a crash or a kill never leaves a half-written file that looks complete.
@@ -7,10 +7,12 @@ place, so a crash or a kill never leaves a half-written file that looks complete
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,6 +26,7 @@ __all__ = [
     "safe_join",
     "sha256_file",
     "stable_hash",
+    "git_commit",
 ]
 
 _SAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -119,3 +122,17 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     """Short hex hash of a JSON-serialisable object, independent of dict order; used as a cache key."""
     payload = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:length]
+
+
+@functools.lru_cache(maxsize=1)
+def git_commit() -> str:
+    """The commit of the wiseft source tree (``-dirty`` when it has changes), or the package version."""
+    from ._version import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=here,
+                             capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip() or f"v{__version__}"
+    except (OSError, subprocess.SubprocessError):
+        return f"v{__version__}"

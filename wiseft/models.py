@@ -16,10 +16,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import logging
-import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -30,7 +28,7 @@ from torch import nn
 
 from .device import dtype_for, resolve_device
 from .errors import CheckpointError, WiseftError
-from .registries import looks_like_path
+from .weights import looks_like_path, no_random_init_warning, read_weights_file
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +39,8 @@ __all__ = [
     "ImageClassifier",
     "create_clip",
     "ensure_model_config",
+    "register_pretrained_resolver",
     "resolve_pretrained",
-    "read_weights_file",
     "eval_transform",
 ]
 
@@ -146,21 +144,57 @@ class ImageClassifier(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------- pretrained
+#: Packages that extend open_clip, by ``pretrained`` prefix: ``world:<name>`` is the embedded offline world's
+#: CLIP. A package registers itself with :func:`register_pretrained_resolver` when it is imported; until then its
+#: entry is the name of the module to import (on first use only), so that this module imports none of them.
+_PRETRAINED_RESOLVERS: dict[str, str | Callable[[str], str | Path]] = {"world": "wiseft.world"}
+_MODEL_CONFIG_HOOKS: dict[str, Callable[[], None]] = {}
+
+
+def register_pretrained_resolver(prefix: str, resolve: Callable[[str], str | Path],
+                                 model_configs: Callable[[], None] | None = None) -> None:
+    """Resolve ``pretrained: <prefix>:<name>`` with ``resolve(value)`` (a weights file); ``model_configs()``,
+    if given, registers the package's model configs with open_clip when :func:`ensure_model_config` meets a
+    name open_clip does not know."""
+    _PRETRAINED_RESOLVERS[prefix] = resolve
+    if model_configs is not None:
+        _MODEL_CONFIG_HOOKS[prefix] = model_configs
+
+
+def _import_resolvers() -> None:
+    """Import the packages still named by module in the table; each registers itself on import."""
+    for prefix, entry in list(_PRETRAINED_RESOLVERS.items()):
+        if not isinstance(entry, str):
+            continue
+        try:
+            importlib.import_module(entry)
+        except ModuleNotFoundError as e:
+            if e.name != entry:  # a broken import is a real error; only an absent package is fine
+                raise
+            continue
+        if isinstance(_PRETRAINED_RESOLVERS[prefix], str):
+            raise WiseftError(f"{entry} did not register a resolver for pretrained '{prefix}:' values on import")
+
+
 def resolve_pretrained(pretrained: str | None) -> tuple[str, str | Path | None]:
     """Classify a ``pretrained`` value as ``("none", None)``, ``("file", path)`` or ``("tag", tag)``.
 
-    ``world:<name>`` is resolved to a file by :func:`wiseft.world.resolve_world_pretrained` (imported lazily:
-    the world is only built when asked for).
+    ``<prefix>:<name>`` with a registered prefix is resolved to a file by that package's resolver:
+    ``world:<name>`` by :func:`wiseft.world.resolve_world_pretrained` (imported lazily: the world is only built
+    when asked for).
 
     Raises:
         CheckpointError: for a path-like value whose file does not exist.
     """
     if pretrained is None or pretrained == "":
         return "none", None
-    if pretrained.startswith("world:"):
-        from .world import resolve_world_pretrained
-
-        return "file", Path(resolve_world_pretrained(pretrained))
+    prefix, colon, _ = pretrained.partition(":")
+    if colon and prefix in _PRETRAINED_RESOLVERS:
+        _import_resolvers()
+        resolve = _PRETRAINED_RESOLVERS[prefix]
+        if isinstance(resolve, str):
+            raise WiseftError(f"pretrained {pretrained!r} needs the module {resolve}, which is not installed")
+        return "file", Path(resolve(pretrained))
     path = Path(pretrained).expanduser()
     if path.is_file():
         return "file", path
@@ -168,33 +202,6 @@ def resolve_pretrained(pretrained: str | None) -> tuple[str, str | Path | None]:
         raise CheckpointError(f"pretrained weights file {str(path)!r} does not exist; give an existing "
                               f".safetensors/.pt file or an open_clip pretrained tag")
     return "tag", pretrained
-
-
-def read_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read third-party weights: ``.safetensors``, or a torch file with ``weights_only=True`` (no fallback).
-
-    Raises:
-        CheckpointError: naming the file when it is unreadable or holds pickled objects beyond tensors.
-    """
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from .checkpoint import read_state_dict
-
-        return read_state_dict(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        raise CheckpointError(
-            f"{path}: cannot be read safely with torch.load(weights_only=True) ({e}). wiseft never unpickles "
-            f"arbitrary objects; export a plain state dict of tensors (ideally as .safetensors) instead") from e
-    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"{path}: expected a state dict of tensors (or {{'state_dict': ...}}), "
-                              f"found {type(obj).__name__}")
-    if obj and next(iter(obj)).startswith("module."):  # saved from DistributedDataParallel
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return obj
 
 
 def _load_clip_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], path: Path) -> None:
@@ -219,7 +226,8 @@ def _load_clip_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], pa
 
 
 def ensure_model_config(model_name: str) -> None:
-    """Make sure open_clip knows ``model_name``, registering the offline world's configs or a rehearsal twin.
+    """Make sure open_clip knows ``model_name``, registering the configs of registered packages (the offline
+    world's) if needed.
 
     Raises:
         WiseftError: for an unknown name, suggesting close matches.
@@ -230,13 +238,11 @@ def ensure_model_config(model_name: str) -> None:
         return
     from .twins import register_twin
 
-    if register_twin(model_name):  # ``rehearsal-<model>``: a reduced twin for rehearsals
+    if register_twin(model_name):  # ``rehearsal-<model>``: a reduced twin for rehearsals (wiseft.rehearsal)
         return
-    try:  # the embedded world's small CLIP configs
-        importlib.import_module(f"{__package__}.world").register_model_configs()
-    except ModuleNotFoundError as e:
-        if e.name != f"{__package__}.world":  # a broken world import is a real error; only absence is fine
-            raise
+    _import_resolvers()
+    for register in _MODEL_CONFIG_HOOKS.values():  # e.g. the embedded world's small CLIP configs
+        register()
     if open_clip.get_model_config(model_name) is None:
         import difflib
 
@@ -297,27 +303,6 @@ def create_clip(model_name: str, pretrained: str | None = None, device: str | to
         mean=tuple(float(m) for m in pp.mean), std=tuple(float(s) for s in pp.std),
         image_size=(int(size[0]), int(size[1])),
     )
-
-
-class _DropRandomInitWarning(logging.Filter):
-    """open_clip warns on the root logger that a model built without a tag is random."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("No pretrained weights loaded")
-
-
-@contextlib.contextmanager
-def no_random_init_warning(active: bool = True):
-    """Drop open_clip's "initialized randomly" warning while ``active``: it is false when weights are loaded
-    next (a weights file, a wiseft checkpoint) and noise when random weights are the point (pretraining the
-    offline world's CLIP)."""
-    quiet = _DropRandomInitWarning()
-    if active:
-        logging.getLogger().addFilter(quiet)
-    try:
-        yield
-    finally:
-        logging.getLogger().removeFilter(quiet)
 
 
 def eval_transform(image_size: int | Sequence[int], mean: Sequence[float], std: Sequence[float],

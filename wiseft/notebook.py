@@ -94,8 +94,12 @@ def open_run(profile: str | os.PathLike, overrides: Sequence[str] = (), run_dir:
 
 
 def describe_run(ctx: RunContext) -> str:
-    """One line: profile, run folder and device (volatile: printed in cells nbval does not check)."""
-    return f"profile {ctx.profile.name} ({ctx.profile.source}); run folder {ctx.dir}; device {ctx.device}"
+    """Profile, run folder and device (volatile: printed in cells nbval does not check), then one line per dataset
+    with a preprocessing choice of the protocol (ObjectNet's border crop: the paper's uncropped images or not)."""
+    from .steps.common import preprocessing_notes
+
+    lines = [f"profile {ctx.profile.name} ({ctx.profile.source}); run folder {ctx.dir}; device {ctx.device}"]
+    return "\n".join(lines + preprocessing_notes(ctx.profile))
 
 
 def run_results(ctx: RunContext) -> pd.DataFrame:

@@ -337,11 +337,12 @@ def format_plan(plan: Plan) -> str:
 
 def parse_hours(text: str) -> float | None:
     """The total of the durations in free text, in hours: ``"≈10 h fine-tuning + ≈2 h evaluation"`` is 12,
-    ``"2–3 days"`` 60 (a range gives its middle), ``"≈9 min (≈10 min cold)"`` 0.15 (parentheses are asides).
-    ``None`` when there is none."""
+    ``"2–3 days"`` 60 (a range gives its middle), ``"≈9 min (≈10 min cold)"`` 0.15 (parentheses are asides),
+    ``"≈1½ days on one A100, ≈6 h on 8"`` 36 (what follows a comma is an alternative). ``None`` when there is none."""
     import re
 
-    text = re.sub(r"\([^)]*\)", "", text)
+    # asides in parentheses and alternatives after a comma ("≈1 day on one A100, ≈4 h on 8") are not added up
+    text = re.sub(r"\([^)]*\)", "", text).split(",")[0].replace("½", ".5")
     found = re.findall(r"(\d+(?:\.\d+)?)(?:\s*[–-]\s*(\d+(?:\.\d+)?))?\s*(min|h|day|days)\b", text)
     if not found:
         return None

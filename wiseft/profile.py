@@ -31,6 +31,7 @@ from typing import Any, Literal, Sequence
 import yaml
 
 from .errors import ProfileError
+from .finetune.config import E2ECfg, LCCfg, Precision
 
 __all__ = [
     "Profile",
@@ -50,9 +51,6 @@ __all__ = [
     "profile_to_dict",
     "apply_overrides",
 ]
-
-Precision = Literal["fp32", "amp_bf16", "amp_fp16"]
-
 
 # --------------------------------------------------------------------------------------------------- schema
 @dataclass
@@ -78,77 +76,21 @@ class DataCfg:
     #: YAML files describing your own datasets (docs/datasets.md), registered before the names are checked;
     #: relative paths are relative to the profile file.
     configs: list[str] = field(default_factory=list)
+    #: pixels cut from every image border per dataset, over the registry's ``border_crop``: ``{objectnet: 2}`` runs the
+    #: crop the official code intended; the default (registry: 0) is what it ran for the paper (docs/protocols.md).
+    border_crop: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class EvalCfg:
     batch_size: int = 256
     num_workers: int = 2
+    #: ``fp32`` as the official code evaluates (the paper's numbers); ``amp_bf16``/``amp_fp16`` are faster options.
     precision: Precision = "fp32"
     #: cap on images per evaluation set (quick looks); ``null`` evaluates everything.
     max_images: int | None = None
     #: images decoded and held per chunk of a one-pass sweep (each chunk is scored by every α).
     chunk_images: int = 2048
-
-
-@dataclass
-class E2ECfg:
-    """End-to-end fine-tuning (paper App. D.2). Defaults are the paper's ImageNet settings."""
-
-    enabled: bool = True
-    epochs: int = 10
-    #: stop after this many optimizer steps (``null``: run every epoch).
-    max_steps: int | None = None
-    #: global batch (per-rank batch × world size × accumulation steps).
-    batch_size: int = 512
-    #: per-rank, per-forward batch; ``null`` means ``batch_size / world_size`` (no accumulation).
-    micro_batch_size: int | None = None
-    optimizer: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = 3e-5
-    weight_decay: float = 0.1
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    momentum: float = 0.9
-    warmup_steps: int = 500
-    grad_clip: float | None = 1.0
-    label_smoothing: float = 0.0
-    precision: Precision = "fp32"
-    #: ``clip``: RandomResizedCrop(scale 0.9–1, bicubic) as in the paper's code; ``strong``: Fig. 15's timm
-    #: augmentation (random crop, flip, colour jitter); ``none``: evaluation preprocessing.
-    augmentation: Literal["clip", "strong", "none"] = "clip"
-    crop_scale: list[float] = field(default_factory=lambda: [0.9, 1.0])
-    grad_checkpointing: bool = False
-    eval_every_epoch: bool = False
-    checkpoint_every_steps: int = 0
-    log_every_steps: int = 10
-    tensorboard: bool = False
-    num_workers: int = 2
-
-
-@dataclass
-class LCCfg:
-    """Linear classifier on frozen features (paper App. C.3.3, D.3)."""
-
-    enabled: bool = True
-    init: Literal["zeroshot", "random"] = "zeroshot"
-    #: random-search trials per regulariser (the paper uses 64).
-    search_trials: int = 64
-    regularizers: list[Literal["none", "wd", "l1", "ls"]] = field(default_factory=lambda: ["none", "wd", "l1", "ls"])
-    batch_sizes: list[int] = field(default_factory=lambda: [64, 128, 256])
-    #: lr = 10^-U[a, b]; wd = 10^-U[a, b]; L1 = 10^-U[a, b]; label smoothing ~ U[a, b].
-    lr_exponent: list[float] = field(default_factory=lambda: [0.0, 6.0])
-    wd_exponent: list[float] = field(default_factory=lambda: [0.0, 4.0])
-    l1_exponent: list[float] = field(default_factory=lambda: [4.0, 8.0])
-    label_smoothing: list[float] = field(default_factory=lambda: [0.0, 0.25])
-    #: epochs ~ U{1..max_epochs}.
-    max_epochs: int = 10
-    #: fraction of the reference training set held out for choosing hyperparameters (when the dataset has
-    #: no validation split of its own).
-    heldout_fraction: float = 0.02
-    #: fixed hyperparameters that skip the search: any of lr, weight_decay, l1, label_smoothing, batch_size, epochs.
-    fixed: dict[str, Any] | None = None
-    #: k-shot runs (k images per class) for the low-data experiment (Fig. 17).
-    shots: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -171,9 +113,15 @@ class InterpolationCfg:
     keep: list[float] = field(default_factory=lambda: [0.5])
     #: output-space ensemble of the zero-shot and fine-tuned logits (the paper's Fig. 10 baseline).
     ose: bool = True
+    #: Fisher-weighted merges (the official code's ``--fisher``; not in the paper) beside WiSE-FT in the E2E sweep.
     fisher: bool = False
-    fisher_samples: int = 256
-    fisher_floor: float = 1e-6
+    #: examples per Fisher, a seeded class-balanced sample (``null``: the whole split, as the official code runs).
+    fisher_samples: int | None = 1000
+    #: the reference split the Fisher is estimated on, with the evaluation transform: ``eval`` (its evaluation
+    #: split, what the official code runs) or ``train`` (its training split; no test image is ever used).
+    fisher_split: Literal["eval", "train"] = "eval"
+    #: floor on Fisher entries (the official ``--fisher_floor`` default, 1e-8).
+    fisher_floor: float = 1e-8
 
     def alpha_grid(self) -> list[float]:
         """The α values of the sweep, rounded to 6 decimals so that 0.35 prints as 0.35."""
@@ -191,10 +139,16 @@ class BaselinesCfg:
     #: LC ``lc_l2sp``, ``distill``; output-space ``ose_prob``, ``random_interp``.
     methods: list[Literal["l2sp", "ema", "ema_biased", "lpft", "lc_l2sp", "distill", "ose_prob", "random_interp"]] = \
         field(default_factory=list)
+    #: E2E λ‖θ − θ_zero-shot‖² (Fig. 3c): the paper gives no grid; five decades are wiseft's choice.
     l2sp_lambdas: list[float] = field(default_factory=lambda: [1e-4, 1e-3, 1e-2, 1e-1, 1.0])
-    lc_l2sp_lambdas: list[float] = field(default_factory=lambda: [1e-6, 1e-4, 1e-2, 1.0])
-    ema_decays: list[float] = field(default_factory=lambda: [0.99, 0.999, 0.9999])
-    ema_biased_decays: list[float] = field(default_factory=lambda: [0.9, 0.99, 0.999])
+    #: LC λ‖W − W_zero-shot‖²_F (Fig. 13): the paper's grid 1e-8, 5e-8, 1e-7, …, 5e2.
+    lc_l2sp_lambdas: list[float] = field(default_factory=lambda: [
+        1e-8, 5e-8, 1e-7, 5e-7, 1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 1e-1, 5e-1,
+        1.0, 5.0, 1e1, 5e1, 1e2, 5e2])
+    #: debiased EMA (Fig. 11): the paper's decays 0.99 … 0.999999.
+    ema_decays: list[float] = field(default_factory=lambda: [0.99, 0.999, 0.9999, 0.99999, 0.999999])
+    #: EMA started at θ_zero-shot (Fig. 12): the paper's decays.
+    ema_biased_decays: list[float] = field(default_factory=lambda: [0.9999, 0.99992, 0.99994, 0.99997, 0.99999])
     distill_alphas: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])
     #: ``finetune.e2e`` keys overridden for the baselines' end-to-end runs (L2-SP, EMA, LP-FT), e.g.
     #: ``{epochs: 1, warmup_steps: 10}`` to keep them cheap; ``{}`` trains them exactly like the main E2E run (then
@@ -280,7 +234,8 @@ class Profile:
             member.suite = []
             member.name = f"{self.name}-{reference}"
             member.data = DataCfg(reference=reference, shifts=[], extra=[], root=self.data.root,
-                                  skip_bad_images=self.data.skip_bad_images, configs=list(self.data.configs))
+                                  skip_bad_images=self.data.skip_bad_images, configs=list(self.data.configs),
+                                  border_crop=dict(self.data.border_crop))
             members.append(member)
         return members
 
@@ -320,11 +275,15 @@ def _check_ranges(p: Profile, src: str) -> None:
         unit("interpolation.secondary_alphas", a)
     _require(0 < p.interpolation.alpha_step <= 1, src, "interpolation.alpha_step", p.interpolation.alpha_step,
              "expected a step in (0, 1]")
-    positive("interpolation.fisher_samples", p.interpolation.fisher_samples)
+    if p.interpolation.fisher_samples is not None:
+        positive("interpolation.fisher_samples", p.interpolation.fisher_samples)
     non_negative("interpolation.fisher_floor", p.interpolation.fisher_floor)
     for key in ("batch_size", "chunk_images"):
         positive(f"eval.{key}", getattr(p.eval, key))
     non_negative("eval.num_workers", p.eval.num_workers)
+    for name, pixels in p.data.border_crop.items():
+        _require(isinstance(pixels, int) and not isinstance(pixels, bool) and pixels >= 0, src,
+                 f"data.border_crop.{name}", pixels, "expected a whole number of pixels >= 0")
     if p.eval.max_images is not None:
         positive("eval.max_images", p.eval.max_images)
     e = p.finetune.e2e
@@ -343,7 +302,10 @@ def _check_ranges(p: Profile, src: str) -> None:
              "expected 0 < low <= high <= 1")
     lc = p.finetune.lc
     positive("finetune.lc.search_trials", lc.search_trials)
-    positive("finetune.lc.max_epochs", lc.max_epochs)
+    if lc.max_epochs is not None:
+        positive("finetune.lc.max_epochs", lc.max_epochs)
+    positive("finetune.lc.epoch_search_limit", lc.epoch_search_limit)
+    non_negative("finetune.lc.epoch_search_tolerance", lc.epoch_search_tolerance)
     _require(0 < lc.heldout_fraction < 1, src, "finetune.lc.heldout_fraction", lc.heldout_fraction,
              "expected a fraction in (0, 1)")
     for key in ("lr_exponent", "wd_exponent", "l1_exponent", "label_smoothing"):
@@ -693,7 +655,8 @@ def _check_references(p: Profile, src: str, base_dir: Path | None = None) -> Non
             raise ProfileError(f"{src}: key 'data.configs[{i}]': {problem}")
         p.data.configs[i] = str(path.resolve())
     for key, names in (("data.reference", [p.data.reference]), ("data.shifts", p.data.shifts),
-                       ("data.extra", p.data.extra), ("suite", p.suite)):
+                       ("data.extra", p.data.extra), ("suite", p.suite),
+                       ("data.border_crop", list(p.data.border_crop))):
         for name in names:
             problem = registries.check_dataset(name)
             if problem:

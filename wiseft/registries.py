@@ -9,14 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["check_dataset", "check_model", "check_templates", "looks_like_path", "add_datasets"]
-
-_WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
-
-
-def looks_like_path(text: str) -> bool:
-    """Whether a ``pretrained`` value names a file rather than an open_clip tag."""
-    return "/" in text or "\\" in text or text.endswith(_WEIGHT_SUFFIXES) or text.startswith(("~", "."))
+__all__ = ["check_dataset", "check_model", "check_templates", "add_datasets"]
 
 
 def check_dataset(name: str) -> str | None:
@@ -52,6 +45,7 @@ def check_model(name: str, pretrained: str | None) -> str | None:
 
     from .errors import WiseftError
     from .models import ensure_model_config  # registers the offline world's configs when needed
+    from .weights import looks_like_path
 
     try:
         ensure_model_config(name)

@@ -11,7 +11,6 @@ import functools
 import logging
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import torch
 
 from .device import resolve_device
 from .errors import WiseftError
-from .io import atomic_write_text, stable_hash
+from .io import atomic_write_text, git_commit, stable_hash
 from .paths import default_run_dir
 from .profile import Profile, dump_profile, profile_to_dict
 from .rehearsal.transform import check_run_kind
@@ -27,23 +26,9 @@ from .results import ResultRow, ResultsStore
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunContext", "git_commit"]
+__all__ = ["RunContext"]
 
 _STEM_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-
-
-@functools.lru_cache(maxsize=1)
-def git_commit() -> str:
-    """The commit of the wiseft source tree (``-dirty`` when it has changes), or the package version."""
-    from . import __version__
-
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=here,
-                             capture_output=True, text=True, timeout=10, check=True)
-        return out.stdout.strip() or f"v{__version__}"
-    except (OSError, subprocess.SubprocessError):
-        return f"v{__version__}"
 
 
 class RunContext:

@@ -19,7 +19,7 @@ from wiseft.run import RunContext
 from wiseft.steps import choose_alpha, run_analyses, run_baselines, run_finetune, run_interpolation, run_zeroshot
 from wiseft.steps.analyses import ANALYSIS_MEASURES
 from wiseft.steps.baselines import lpft_start, tensor_sha256
-from tests.toy_task import build_toy_task, toy_profile
+from tests.helpers.toy_task import build_toy_task, toy_profile
 
 BASELINES = """baselines:
   methods: [l2sp, ema, ema_biased, lpft, lc_l2sp, distill, ose_prob, random_interp]

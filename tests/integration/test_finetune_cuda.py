@@ -5,11 +5,9 @@ Skipped without CUDA. Run with ``-s`` to see the measured differences and throug
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,12 +18,10 @@ from wiseft.finetune.features import cached_features, dataset_fingerprint
 from wiseft.finetune.search import search_linear
 from wiseft.finetune.state import list_states, load_train_state
 from wiseft.profile import LCCfg
+from tests.helpers import finetune_worker as worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
-_spec = importlib.util.spec_from_file_location("finetune_worker", Path(__file__).with_name("finetune_worker.py"))
-worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)
 
 
 def _weights(model):

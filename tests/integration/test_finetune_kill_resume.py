@@ -16,9 +16,10 @@ import torch
 from safetensors.torch import load_file
 
 from wiseft.finetune.state import list_states
+from tests.helpers import finetune_worker as worker
 
 ROOT = Path(__file__).resolve().parents[2]
-WORKER = ROOT / "tests" / "integration" / "finetune_worker.py"
+WORKER = Path(worker.__file__)
 CFG = '{"checkpoint_every_steps": 2}'
 
 
@@ -32,14 +33,10 @@ def _env() -> dict[str, str]:
 
 def _uninterrupted(out: Path, ema: bool = False) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """The same run as the worker's, in this process (one thread, as in the worker): weights and EMAs."""
-    import importlib.util
     import json
 
     from wiseft.finetune import finetune_e2e
 
-    spec = importlib.util.spec_from_file_location("finetune_worker", WORKER)
-    worker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(worker)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

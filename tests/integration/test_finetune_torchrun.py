@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,15 +12,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.helpers import finetune_worker as worker
+
 ROOT = Path(__file__).resolve().parents[2]
-WORKER = ROOT / "tests" / "integration" / "finetune_worker.py"
-
-
-def _load_worker():
-    spec = importlib.util.spec_from_file_location("finetune_worker", WORKER)
-    worker = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(worker)
-    return worker
+WORKER = Path(worker.__file__)
 
 
 @pytest.mark.distributed
@@ -36,7 +30,6 @@ def test_two_processes_match_one_process_with_the_same_global_batch(tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     # Meanwhile, the same global batches in this process, without accumulation.
-    worker = _load_worker()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

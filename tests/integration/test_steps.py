@@ -18,7 +18,7 @@ from wiseft.steps import (
     run_zeroshot,
     summary_table,
 )
-from tests.toy_task import build_toy_task, toy_profile
+from tests.helpers.toy_task import build_toy_task, toy_profile
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from wiseft.results import load_results
-from tests.toy_task import build_toy_task, toy_profile
+from tests.helpers.toy_task import build_toy_task, toy_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("steps_worker.py")

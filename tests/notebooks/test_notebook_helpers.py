@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.toy_task import build_toy_task, toy_profile
+from tests.helpers.toy_task import build_toy_task, toy_profile
 from wiseft import notebook as NB
 from wiseft.errors import DatasetError, WiseftError
 from wiseft.profile import load_profile, profile_from_dict

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.toy_task import build_toy_task, toy_profile
+from tests.helpers.toy_task import build_toy_task, toy_profile
 from wiseft.pipeline import run_pipeline
 from wiseft.pipeline.execute import execute_notebook, resolve_kernel
 from wiseft.profile import load_profile

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from wiseft.errors import CheckpointError
 from wiseft.results import ResultRow, ResultsStore, load_results
-from tests.stub_notebooks import write_step_notebooks
+from tests.helpers.stub_notebooks import write_step_notebooks
 
 _CTX = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
 pytestmark = pytest.mark.skipif(_CTX is None, reason="needs fork() to kill a writer at a chosen point")

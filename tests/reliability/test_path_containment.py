@@ -24,7 +24,7 @@ import torch
 
 from wiseft.errors import DatasetError, ProfileError, WiseftError
 from wiseft.profile import profile_from_dict
-from tests.stub_notebooks import write_step_notebooks
+from tests.helpers.stub_notebooks import write_step_notebooks
 
 HOSTILE = ["../../escape", "/etc/escape", "a/../../../escape", "..\\..\\escape", "escape/..", "~/escape",
            "$HOME/escape", "x\x00y"]

@@ -45,7 +45,10 @@ ALLOWLIST: dict[tuple[str, str], str] = {
     ("wiseft/cli/__init__.py", "importlib.import_module(non-literal)"):
         "subcommand modules from the constant COMMAND_MODULES tuple",
     ("wiseft/models.py", "importlib.import_module(non-literal)"):
-        "imports the package's own f'{__package__}.world' (registers the offline world's model configs)",
+        "imports a package named in the code's own _PRETRAINED_RESOLVERS table ('wiseft.world', which registers "
+        "its 'world:' resolver and model configs); a profile can only pick a registered prefix, never a module",
+    ("wiseft/_lazy.py", "importlib.import_module(non-literal)"):
+        "lazy attribute access: the submodule name comes from the constant export table of the package itself",
 }
 
 

@@ -9,7 +9,7 @@ import warnings
 import nbformat
 import pytest
 
-import synth_results as S
+from tests.helpers import synth_results as S
 from wiseft.course import CODE_STUB, CourseError, check_sweep, main, strip_notebook, strip_source
 
 SOLVED_CODE = """def mix(theta_0, theta_1, alpha):

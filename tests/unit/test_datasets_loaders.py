@@ -87,7 +87,7 @@ def test_imagenet_a_labels_follow_timms_synsets(fake_root):
     assert ev.classnames[0] == "stingray"
 
 
-def test_objectnet_reads_mapping_crops_border_and_ignores_other_folders(tmp_path):
+def test_objectnet_reads_mapping_ignores_other_folders_and_crops_only_on_request(tmp_path):
     build_fake_dataset("objectnet", tmp_path, objectnet_mappings=MAPPINGS)
     images = tmp_path / "objectnet-1.0" / "images"
     write_image(images / "air_freshener" / "x.png")  # one of the 200 classes without an ImageNet counterpart
@@ -97,8 +97,10 @@ def test_objectnet_reads_mapping_crops_border_and_ignores_other_folders(tmp_path
     assert not any("air_freshener" in f for f in ev.dataset.files)
     i = ev.dataset.files.index(str(images / "banana" / "big.png"))
     img, label = ev.dataset[i]
-    assert img.size == (16, 6)  # 2 px off every side
+    assert img.size == (20, 10) and ev.preprocessing == {"border_crop": 0}  # uncropped, as the paper ran
     assert ev.classnames[label] == "banana"
+    cropped = create_eval_set("objectnet", root=tmp_path, border_crop=2)
+    assert cropped.dataset[i][0].size == (16, 6) and cropped.preprocessing == {"border_crop": 2}  # 2 px per side
 
 
 def test_imagenet_sub_objectnet_maps_imagenet_classes_to_objectnet_labels(tmp_path):

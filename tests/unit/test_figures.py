@@ -12,12 +12,12 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-import synth_results as S  # noqa: E402
+from tests.helpers import synth_results as S  # noqa: E402
 from wiseft.errors import WiseftError  # noqa: E402
 from wiseft.figures import (get_figure, list_figures, load_run_results, save_figure, save_table)  # noqa: E402
 from wiseft.figures import data as D  # noqa: E402
 from wiseft.figures import tables as T  # noqa: E402
-from wiseft.figures._robust import logit  # noqa: E402
+from wiseft.robustness import logit  # noqa: E402
 from wiseft.figures.curves import kshot_gains  # noqa: E402
 from wiseft.results import ResultsStore  # noqa: E402
 
@@ -139,6 +139,31 @@ def test_fig1_series_axes_and_fit(drawn):
     curve = next(l for l in ax.get_lines() if l.get_label() == "WiSE-FT (E2E)")
     assert len(curve.get_xdata()) == 21
     assert len(fig.axes) == 2  # with the zoom panel
+
+
+def test_fit_lines_come_from_wiseft_robustness(monkeypatch):
+    """The figures draw the fit of :mod:`wiseft.robustness` (no private copy): a replaced fit shows in the line."""
+    import wiseft.robustness as R
+    from wiseft.figures import style
+
+    assert style.fit_logit_line is R.fit_logit_line and style.logit is R.logit and style.inv_logit is R.inv_logit
+    calls = []
+
+    def spy(ref, shift):
+        calls.append((list(ref), list(shift)))
+        return R.LogitFit(slope=1.0, intercept=0.5, n=len(ref), r2=1.0)
+
+    monkeypatch.setattr(style, "fit_logit_line", spy)
+    fig, ax = plt.subplots()
+    ax.set_xlim(0.2, 0.8)
+    assert style.draw_fit(ax, [0.3, 0.6], [0.2, 0.5], "fit", "k") == (1.0, 0.5)
+    x, y = ax.get_lines()[0].get_data()
+    assert calls == [([0.3, 0.6], [0.2, 0.5])]
+    assert np.allclose(R.logit(y), R.logit(x) + 0.5)
+    monkeypatch.undo()
+    # the library's error for equal reference accuracies means "no line", not a crash
+    assert style.draw_fit(ax, [0.4, 0.4], [0.3, 0.5], "none", "k") is None
+    plt.close(fig)
 
 
 def test_fig1_single_zero_shot_model_draws_no_fit_and_baseline_csv_adds_groups(tmp_path):

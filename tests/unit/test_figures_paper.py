@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import synth_results as S
+from tests.helpers import synth_results as S
 from wiseft.errors import WiseftError
 from wiseft.figures.paper import (compare_with_paper, format_comparison, list_paper_tables, load_paper_numbers,
                                   paper_tables_for)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,19 +12,9 @@ from wiseft.finetune import finetune_e2e
 from wiseft.finetune.sampler import BatchPlan
 from wiseft.finetune.state import latest_state, list_states, load_train_state
 from wiseft.profile import E2ECfg
+from tests.helpers import finetune_worker as worker
 
-_spec = importlib.util.spec_from_file_location(
-    "finetune_worker", Path(__file__).resolve().parents[1] / "integration" / "finetune_worker.py")
-worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny models train 10× faster on a shared 2-core machine, and identically."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CFG = dict(epochs=3, batch_size=8, micro_batch_size=4, lr=1e-2, warmup_steps=3, num_workers=0, log_every_steps=100)

@@ -5,9 +5,7 @@ evaluation engine's features for CKA."""
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,11 +17,8 @@ from wiseft.evaluation import WeightSetting, evaluate_settings, lerp_settings
 from wiseft.finetune import LCHparams, LinearHead, finetune_e2e, train_linear
 from wiseft.finetune.state import MARKER, latest_state, list_states, load_train_state
 from wiseft.profile import E2ECfg
+from tests.helpers import finetune_worker as worker
 
-_spec = importlib.util.spec_from_file_location(
-    "finetune_worker", Path(__file__).resolve().parents[1] / "integration" / "finetune_worker.py")
-worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)
 
 CFG = dict(epochs=2, batch_size=8, micro_batch_size=8, lr=1e-2, warmup_steps=2, num_workers=0, log_every_steps=100)
 

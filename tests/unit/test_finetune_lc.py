@@ -11,17 +11,12 @@ import torch
 from wiseft.errors import DatasetError, WiseftError
 from wiseft.finetune import features as F
 from wiseft.finetune import search as S
+from wiseft.finetune.epoch_budget import DOUBLING_HPARAMS, double_until_saturated, find_epoch_budget
 from wiseft.finetune.kshot import dataset_labels, kshot_indices
 from wiseft.finetune.linear import LCHparams, LinearHead, linear_accuracy, train_linear
 from wiseft.profile import LCCfg
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------- features
@@ -152,6 +147,60 @@ def test_trials_follow_the_papers_ranges():
     assert min(exps) < 1 and max(exps) > 5  # spread over 10^-U[0, 6]
     assert [t.hparams for t in trials] == [t.hparams for t in S.sample_trials(cfg, seed=0)]
     assert [t.hparams for t in trials] != [t.hparams for t in S.sample_trials(cfg, seed=1)]
+
+
+# ------------------------------------------------------------------------------------- epoch budget T (D.3)
+def test_doubling_stops_at_the_first_flat_doubling_after_training_has_started():
+    curve = {0: 0.10, 1: 0.10, 2: 0.10, 4: 0.30, 8: 0.60, 16: 0.70, 32: 0.7005, 64: 0.71}
+    asked = []
+
+    def score(epochs):
+        asked.append(epochs)
+        return curve[epochs]
+
+    budget = double_until_saturated(score, tolerance=1e-3)
+    # 1 -> 2 is flat but nothing has been learnt yet; 16 -> 32 is the first flat doubling after that
+    assert (budget.epochs, budget.saturated) == (16, True)
+    assert asked == [0, 1, 2, 4, 8, 16, 32]
+    capped = double_until_saturated(lambda e: curve[e], limit=8, tolerance=1e-3)
+    assert (capped.epochs, capped.saturated) == (8, False)
+    with pytest.raises(WiseftError, match="epoch_search"):
+        double_until_saturated(lambda e: 0.0, start=0)
+
+
+def _separable(n_per_class, seed, classes=6, dim=16, noise=0.7):
+    centres = torch.randn(classes, dim, generator=torch.Generator().manual_seed(0)) * 2
+    y = torch.arange(classes).repeat_interleave(n_per_class)
+    return centres[y] + noise * torch.randn(len(y), dim, generator=torch.Generator().manual_seed(seed)), y
+
+
+def test_doubling_search_finds_where_a_real_fit_saturates():
+    """A random-start head with the paper's fixed fit (AdamW, lr 1e-3, wd 0.01) learns over several doublings,
+    then held-out accuracy stops rising: T is the budget just before the first flat doubling."""
+    x, y = _separable(500, seed=0)
+    hx, hy = _separable(100, seed=1)
+    budget = find_epoch_budget(x, y, hx, hy, num_classes=6, seed=0, tolerance=5e-3)
+    epochs = [e for e, _ in budget.history]
+    accs = [acc for _, acc in budget.history]
+    assert budget.saturated and epochs == [0] + [2 ** i for i in range(len(epochs) - 1)]
+    assert accs[-1] - accs[-2] < 5e-3  # the last doubling is flat …
+    assert all(b - a >= 5e-3 for a, b in zip(accs[1:-2], accs[2:-1]))  # … every earlier one gained
+    assert budget.epochs == epochs[-2] and budget.epochs >= 4 and accs[-2] > 0.95
+    # the same fit by hand, at T
+    head = train_linear(x, y, LCHparams(**{**DOUBLING_HPARAMS.as_dict(), "epochs": budget.epochs}), num_classes=6)
+    assert linear_accuracy(head, hx, hy) == pytest.approx(accs[-2])
+
+
+def test_search_draws_epochs_up_to_the_doubling_searchs_T():
+    x, y = _separable(500, seed=0)
+    hx, hy = _separable(100, seed=1)
+    cfg = LCCfg(init="random", search_trials=6, regularizers=["none"], max_epochs=None, epoch_search_tolerance=5e-3)
+    result = S.search_linear(x, y, cfg, num_classes=6, heldout=(hx, hy), seed=0, refit=False)
+    T = result.epoch_budget.epochs
+    assert T == find_epoch_budget(x, y, hx, hy, num_classes=6, seed=0, tolerance=5e-3).epochs
+    assert all(1 <= t["epochs"] <= T for t in result.trials) and max(t["epochs"] for t in result.trials) > 1
+    assert S.search_linear(x, y, LCCfg(init="random", search_trials=1, regularizers=["none"], max_epochs=3),
+                           num_classes=6, heldout=(hx, hy), seed=0, refit=False).epoch_budget is None
 
 
 def test_heldout_split_is_stratified_disjoint_and_seeded():

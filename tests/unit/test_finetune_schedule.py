@@ -11,14 +11,7 @@ import torch
 
 from wiseft.finetune.schedule import WarmupCosine, warmup_cosine_lr
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: tiny models train 10× faster on a shared 2-core machine, and identically."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reference_lr(step: int, base_lr: float, warmup_length: int, steps: int) -> float:

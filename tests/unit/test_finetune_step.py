@@ -1,13 +1,12 @@
 """The profile-level step and the ``wiseft finetune`` subcommand, with fakes for sibling modules.
 
 ``wiseft.zeroshot``, ``wiseft.datasets.create_train_set`` and ``wiseft.checkpoint`` are replaced by small fakes
-through the adapters of :mod:`wiseft.finetune.step`, so these tests check the wiring, not those modules.
+through the adapters of :mod:`wiseft.steps.train`, so these tests check the wiring, not those modules.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
@@ -16,22 +15,12 @@ import torch
 from safetensors.torch import save_file
 
 from wiseft.errors import WiseftError
-from wiseft.finetune import step
 from wiseft.profile import load_profile
 from wiseft.run import RunContext
+from wiseft.steps import train as step
+from tests.helpers import finetune_worker as worker
 
-_spec = importlib.util.spec_from_file_location(
-    "finetune_worker", Path(__file__).resolve().parents[1] / "integration" / "finetune_worker.py")
-worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class FakeEncoder(torch.nn.Module):
@@ -81,7 +70,7 @@ def fakes(monkeypatch, tmp_path):
         saved[Path(stem).name] = json.loads(json.dumps(meta, default=str))
 
     monkeypatch.setattr(step, "_zeroshot_classifier", lambda profile, names, device: FakeClassifier(len(names)))
-    monkeypatch.setattr(step, "_reference_set", reference_set)
+    monkeypatch.setattr(step, "reference_set", reference_set)
     monkeypatch.setattr(step, "_heldout_features", lambda profile, classifier, device: None)
     monkeypatch.setattr(step, "_save", save)
     monkeypatch.setenv("WISEFT_CACHE", str(tmp_path / "cache"))

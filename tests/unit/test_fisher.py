@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from wiseft.errors import CheckpointError, IncompatibleStateError, WiseftError
 from wiseft.evaluation import evaluate_settings
-from wiseft.fisher import (compute_fisher, fisher_merge, fisher_merge_into_, fisher_settings, load_fisher,
-                           save_fisher)
+from wiseft.fisher import (FISHER_FLOOR, compute_fisher, fisher_merge, fisher_merge_into_, fisher_sample_indices,
+                           fisher_settings, load_fisher, save_fisher)
 from wiseft.interpolation import clone_state_dict, interpolate_state_dicts
 
 
@@ -19,7 +20,7 @@ def test_head_fisher_matches_the_analytic_gradient(make_classifier, counting_dat
     model = make_classifier(num_classes=4, seed=0)
     model.image_encoder.requires_grad_(False)  # Fisher of the head only
     data = counting_dataset(12, 4, seed=3)
-    fisher = compute_fisher(model, data, num_samples=10, seed=11, batch_size=4)
+    fisher = compute_fisher(model, data, indices=range(10), seed=11, batch_size=4)
     assert set(fisher) == {"head.weight", "head.bias"}
 
     generator = torch.Generator().manual_seed(11)
@@ -44,6 +45,66 @@ def test_full_fisher_is_nonnegative_and_seeded(make_classifier, counting_dataset
     f2 = compute_fisher(model, data, num_samples=4, seed=0)
     assert set(f1) == {n for n, _ in model.named_parameters()}
     assert all(torch.equal(f1[k], f2[k]) and bool((f1[k] >= 0).all()) for k in f1)
+
+
+class _Recording(torch.utils.data.Dataset):
+    """A class-sorted dataset (``per_class`` images of each class in turn) that records the indices it serves."""
+
+    def __init__(self, num_classes: int, per_class: int):
+        g = torch.Generator().manual_seed(0)
+        self.labels = np.repeat(np.arange(num_classes), per_class)
+        self.images = torch.randn(len(self.labels), 3, 32, 32, generator=g)
+        self.served: list[int] = []
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        self.served.append(int(i))
+        return self.images[i], int(self.labels[i])
+
+
+def test_fisher_samples_every_class_of_a_class_sorted_set(make_classifier):
+    """The first examples in storage order are all class 0; the Fisher's sample has every class alike."""
+    model = make_classifier(num_classes=4, seed=0)
+    model.image_encoder.requires_grad_(False)
+    data = _Recording(num_classes=4, per_class=10)
+    compute_fisher(model, data, num_samples=8, seed=3, batch_size=4)
+    assert np.bincount(data.labels[data.served], minlength=4).tolist() == [2, 2, 2, 2]
+    data.served.clear()
+    compute_fisher(model, data, num_samples=8, seed=3, batch_size=4)
+    first = list(data.served)
+    data.served.clear()
+    compute_fisher(model, data, num_samples=8, seed=4, batch_size=4)
+    assert first != data.served  # seeded: another seed, another sample of the same balance
+
+
+def test_balanced_indices():
+    labels = np.array([0] * 10 + [1] * 10 + [2] * 1 + [3] * 5)
+    idx = fisher_sample_indices(labels, 11, seed=0)
+    assert len(idx) == 11 and len(set(idx)) == 11 and list(idx) == sorted(idx)
+    assert sorted(np.bincount(labels[idx], minlength=4).tolist()) == [1, 3, 3, 4]  # class 2 has one image
+    assert np.array_equal(idx, fisher_sample_indices(labels, 11, seed=0))
+    assert np.array_equal(fisher_sample_indices(labels, None), np.arange(len(labels)))
+    few = fisher_sample_indices(labels, 2, seed=1)  # fewer samples than classes: two classes, one each
+    assert len(set(labels[few])) == 2
+
+
+def test_fisher_samples_cover_every_imagenet_class(tmp_path):
+    """On ImageNet's layout (class-sorted folders), the Fisher's images come from the evaluation split, as the
+    official code runs, and 1000 of them cover all 1000 classes (the first 1000 in storage order cover 500)."""
+    from wiseft.datasets.fixtures import build_fake_dataset
+    from wiseft.profile import load_profile
+    from wiseft.steps.interpolate import fisher_dataset
+
+    build_fake_dataset("imagenet", tmp_path, per_class=2, splits=["val"])
+    profile = load_profile("imagenet-vitb16", [f"data.root={tmp_path}"], check_references=False)
+    assert (profile.interpolation.fisher_split, profile.interpolation.fisher_floor) == ("eval", FISHER_FLOOR)
+    images = fisher_dataset(profile, transform=None)
+    assert all("/imagenet/val/" in f for f in images.files)
+    assert len(np.unique(images.labels[:1000])) == 500
+    idx = fisher_sample_indices(images.labels, profile.interpolation.fisher_samples, seed=profile.seed)
+    assert len(idx) == 1000 and len(np.unique(images.labels[idx])) == 1000
 
 
 def _pair():

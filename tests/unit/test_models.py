@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import types
 
@@ -11,7 +12,9 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from wiseft.errors import CheckpointError, WiseftError
-from wiseft.models import ClassificationHead, ImageClassifier, create_clip, resolve_pretrained
+from wiseft import models
+from wiseft.models import (ClassificationHead, ImageClassifier, create_clip, register_pretrained_resolver,
+                           resolve_pretrained)
 
 
 def test_create_clip_random_bundle(tiny_model_name):
@@ -72,17 +75,33 @@ def test_missing_file_and_unknown_model(tiny_model_name, tmp_path):
         create_clip(tiny_model_name, precision="fp8")
 
 
-def test_world_tag_delegates_to_world_module(tiny_model_name, tmp_path, monkeypatch):
-    path = tmp_path / "world.safetensors"
+def test_registered_prefix_delegates_to_its_resolver(tiny_model_name, tmp_path, monkeypatch):
+    path = tmp_path / "mine.safetensors"
     save_file(create_clip(tiny_model_name).model.state_dict(), str(path))
     calls = []
-    fake = types.ModuleType("wiseft.world")
-    fake.resolve_world_pretrained = lambda tag: calls.append(tag) or path
-    monkeypatch.setitem(sys.modules, "wiseft.world", fake)
-    assert resolve_pretrained("world:mini") == ("file", path)
-    bundle = create_clip(tiny_model_name, pretrained="world:mini")
-    assert calls == ["world:mini", "world:mini"]
-    assert bundle.pretrained == "world:mini"
+    monkeypatch.setattr(models, "_PRETRAINED_RESOLVERS", dict(models._PRETRAINED_RESOLVERS))
+    register_pretrained_resolver("mine", lambda tag: calls.append(tag) or path)
+    assert resolve_pretrained("mine:small") == ("file", path)
+    bundle = create_clip(tiny_model_name, pretrained="mine:small")
+    assert calls == ["mine:small", "mine:small"]
+    assert bundle.pretrained == "mine:small"
+    assert resolve_pretrained("other:small") == ("tag", "other:small")  # an unregistered prefix is an open_clip tag
+
+
+def test_a_resolver_module_that_is_missing_or_registers_nothing_is_named(monkeypatch):
+    monkeypatch.setattr(models, "_PRETRAINED_RESOLVERS", {"gone": "wiseft_no_such_module"})
+    with pytest.raises(WiseftError, match="'gone:x' needs the module wiseft_no_such_module, which is not installed"):
+        resolve_pretrained("gone:x")
+    monkeypatch.setattr(models, "_PRETRAINED_RESOLVERS", {"odd": "json"})
+    with pytest.raises(WiseftError, match="json did not register a resolver for pretrained 'odd:' values"):
+        resolve_pretrained("odd:x")
+
+
+def test_models_does_not_import_the_world_which_registers_itself_when_first_needed():
+    code = ("import sys, wiseft.models as m; assert 'wiseft.world' not in sys.modules; "
+            "assert m._PRETRAINED_RESOLVERS['world'] == 'wiseft.world'; m.ensure_model_config('wiseft-mini-clip'); "
+            "import wiseft.world as w; assert m._PRETRAINED_RESOLVERS['world'] is w.resolve_world_pretrained")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 @pytest.mark.parametrize("value, kind", [(None, "none"), ("openai", "tag"), ("laion2b_s34b_b79k", "tag")])

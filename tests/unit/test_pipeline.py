@@ -12,7 +12,7 @@ from wiseft.errors import PipelineError, ProfileError
 from wiseft.pipeline import get_step, list_steps, run_pipeline, select_steps
 from wiseft.pipeline.execute import executed_paths
 from wiseft.profile import profile_from_dict
-from tests.stub_notebooks import write_step_notebooks
+from tests.helpers.stub_notebooks import write_step_notebooks
 
 CORE = ["data", "zeroshot", "finetune", "interpolate", "baselines"]
 

@@ -64,7 +64,8 @@ def test_an_unknown_device_type_is_one_clear_line(capsys):
 
 @pytest.mark.parametrize("text,hours", [("≈10 h fine-tuning on 8 GPUs + ≈2 h evaluation", 12.0),
                                         ("≈2–3 days fine-tuning + ≈6 h evaluation", 66.0),
-                                        ("≈9 min (≈10 min cold)", 0.15), ("soon", None)])
+                                        ("≈9 min (≈10 min cold)", 0.15), ("≈1½ days on one A100, ≈6 h on 8", 36.0),
+                                        ("soon", None)])
 def test_parse_hours(text, hours):
     assert parse_hours(text) == (pytest.approx(hours) if hours is not None else None)
 

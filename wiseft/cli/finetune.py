@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..finetune.step import run_step  # imported here so that `wiseft --help` stays fast
+    from ..steps.train import run_step  # imported here so that `wiseft --help` stays fast
 
     ctx = context_from_args(args)
     summary = run_step(ctx, args.mode, resume=args.resume, variant=args.variant)

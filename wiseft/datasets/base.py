@@ -57,6 +57,8 @@ class EvalSet:
         role: ``"reference"``, ``"shift"`` or ``"extra"``.
         metadata: per-index arrays the metrics need (WILDS regions, video frame groups, …).
         skipped: unreadable image files left out (``skip_bad_images``); results record ``n_skipped``.
+        preprocessing: protocol choices applied to the images before the model's transform (``border_crop`` of
+            a set whose registry entry or profile sets one), recorded in every results row's ``extra``.
     """
 
     name: str
@@ -66,6 +68,7 @@ class EvalSet:
     role: str = "shift"
     metadata: dict[str, np.ndarray] | None = None
     skipped: list[str] = field(default_factory=list)
+    preprocessing: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.dataset)

@@ -25,7 +25,7 @@ __all__ = ["create_eval_set", "create_train_set", "get_classnames", "default_tem
 
 def create_eval_set(name: str, root: str | os.PathLike | None = None, transform: Callable | None = None,
                     split: str | None = None, max_images: int | None = None, skip_bad_images: bool = False,
-                    role: str = "shift") -> EvalSet:
+                    role: str = "shift", border_crop: int | None = None) -> EvalSet:
     """Open a registered dataset as an :class:`EvalSet` (images, labels, class names, scoring protocol).
 
     Args:
@@ -38,6 +38,8 @@ def create_eval_set(name: str, root: str | os.PathLike | None = None, transform:
         skip_bad_images: decode every image first and leave the unreadable ones out (listed in
             ``EvalSet.skipped``) instead of stopping at the first with an error.
         role: ``"reference"``, ``"shift"`` or ``"extra"``.
+        border_crop: pixels cut from every border before ``transform`` (``None``: the entry's ``border_crop``,
+            else none); recorded in ``EvalSet.preprocessing`` when either sets it.
 
     Raises:
         DatasetError: unknown name, missing folders, wrong layout, class-count mismatch (each problem listed
@@ -50,9 +52,11 @@ def create_eval_set(name: str, root: str | os.PathLike | None = None, transform:
     """
     cfg, base, split, data, classnames, resolve = _open(name, root, split or None, "eval_split")
     protocol = build_protocol(cfg["protocol"], resolve, {"name": name, "wilds_dataset": data.wilds_dataset})
-    dataset, metadata, skipped = _build(cfg, data, transform, max_images, skip_bad_images)
+    crop = cfg.get("border_crop") if border_crop is None else int(border_crop)
+    dataset, metadata, skipped = _build(cfg, data, transform, max_images, skip_bad_images, crop)
     return EvalSet(name=name, dataset=dataset, classnames=classnames, protocol=protocol, role=role,
-                   metadata=metadata, skipped=skipped)
+                   metadata=metadata, skipped=skipped,
+                   preprocessing={} if crop is None else {"border_crop": int(crop)})
 
 
 def create_train_set(name: str, root: str | os.PathLike | None = None, transform: Callable | None = None,
@@ -70,7 +74,7 @@ def create_train_set(name: str, root: str | os.PathLike | None = None, transform
         raise DatasetError(f"dataset {name!r} has no training split (splits: {', '.join(cfg['splits'])}); it is "
                            f"an evaluation-only set. Fine-tune on a reference dataset such as imagenet or cifar10.")
     cfg, base, split, data, classnames, resolve = _open(name, root, split, "train_split")
-    dataset, _, _ = _build(cfg, data, transform, None, False)
+    dataset, _, _ = _build(cfg, data, transform, None, False, cfg.get("border_crop"))
     dataset.classnames = list(classnames)  # the fine-tuning step builds its head from these
     return dataset
 
@@ -144,8 +148,9 @@ def _check_count(cfg: dict, split: str, data: SplitData) -> None:
                     cfg["name"], split, len(data), data.where, expected, cfg["name"])
 
 
-def _build(cfg: dict, data: SplitData, transform: Callable | None, max_images: int | None, skip_bad: bool):
-    pre = BorderCrop(cfg["border_crop"]) if cfg.get("border_crop") else None
+def _build(cfg: dict, data: SplitData, transform: Callable | None, max_images: int | None, skip_bad: bool,
+           border_crop: int | None):
+    pre = BorderCrop(border_crop) if border_crop else None
     if data.images is not None:
         dataset: FileListDataset | ArrayDataset = ArrayDataset(data.images, data.labels, transform)
     else:

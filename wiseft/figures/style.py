@@ -15,7 +15,8 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-from ._robust import fit_linear_logit, inverse_logit, logit
+from ..errors import WiseftError
+from ..robustness import fit_logit_line, inv_logit, logit
 
 __all__ = ["COLORS", "MARKERS", "paper_style", "logit_axes", "draw_fit", "draw_diagonal", "alpha_marker_kw"]
 
@@ -79,7 +80,7 @@ def _limits(values: Sequence[float], pad: float = 0.25) -> tuple[float, float]:
         return 0.05, 0.95
     lo, hi = float(z.min()), float(z.max())
     span = max(hi - lo, 0.4)
-    return float(inverse_logit(lo - pad * span)), float(inverse_logit(hi + pad * span))
+    return float(inv_logit(lo - pad * span)), float(inv_logit(hi + pad * span))
 
 
 def logit_axes(ax: Axes, xs: Sequence[float], ys: Sequence[float], xlabel: str, ylabel: str,
@@ -113,12 +114,13 @@ def draw_fit(ax: Axes, ref: Sequence[float], shift: Sequence[float], label: str,
         ``(slope, intercept)`` of the fit, or ``None`` (and nothing drawn) with fewer than two distinct points.
     """
     try:
-        slope, intercept = fit_linear_logit(np.asarray(ref, dtype=float), np.asarray(shift, dtype=float))
-    except ValueError:
+        fit = fit_logit_line(np.asarray(ref, dtype=float), np.asarray(shift, dtype=float))
+    except WiseftError:  # fewer than two models, or all at one reference accuracy: no line to draw
         return None
+    slope, intercept = fit.slope, fit.intercept
     lo, hi = ax.get_xlim()
     z = np.linspace(logit(lo), logit(hi), 200)
-    ax.plot(inverse_logit(z), inverse_logit(slope * z + intercept), color=color, linestyle=linestyle,
+    ax.plot(inv_logit(z), inv_logit(slope * z + intercept), color=color, linestyle=linestyle,
             linewidth=1.2, label=label, zorder=1)
     return slope, intercept
 
@@ -129,7 +131,7 @@ def draw_diagonal(ax: Axes) -> None:
     hi = min(ax.get_xlim()[1], ax.get_ylim()[1])
     if lo < hi:
         z = np.linspace(logit(lo), logit(hi), 50)
-        ax.plot(inverse_logit(z), inverse_logit(z), color=COLORS["diagonal"], linestyle=":", linewidth=1.0,
+        ax.plot(inv_logit(z), inv_logit(z), color=COLORS["diagonal"], linestyle=":", linewidth=1.0,
                 label="y = x", zorder=0)
 
 

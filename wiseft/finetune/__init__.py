@@ -4,25 +4,29 @@
 * :func:`search_linear` / :func:`train_linear`: a linear head on frozen, cached features (:func:`cached_features`),
   with the paper's random hyperparameter search scored on held-out training data.
 * :func:`kshot_indices`: seeded k-images-per-class subsets (Fig. 17).
-* :func:`run_step`: the profile-level step behind ``wiseft finetune`` and the pipeline.
+* :class:`E2ECfg` / :class:`LCCfg` (:mod:`wiseft.finetune.config`): the engines' settings, which a profile composes.
+
+The names below are imported on first use, so that a profile (which composes the configs) loads without torch.
 """
 
 from __future__ import annotations
 
-from .augment import Preprocess, eval_transform, preprocess_of, train_transform
-from .e2e import E2EResult, build_optimizer, finetune_e2e
-from .features import FeatureSet, cached_features, compute_features, dataset_fingerprint, module_fingerprint
-from .kshot import dataset_labels, kshot_indices
-from .linear import LCHparams, LinearHead, linear_accuracy, train_linear
-from .schedule import WarmupCosine, warmup_cosine_lr
-from .search import LCResult, heldout_split, sample_trials, search_linear
-from .step import run_step
+from .._lazy import lazy_exports
 
-__all__ = [
-    "finetune_e2e", "E2EResult", "build_optimizer", "WarmupCosine", "warmup_cosine_lr",
-    "Preprocess", "preprocess_of", "train_transform", "eval_transform",
-    "FeatureSet", "cached_features", "compute_features", "dataset_fingerprint", "module_fingerprint",
-    "LCHparams", "LinearHead", "train_linear", "linear_accuracy",
-    "LCResult", "sample_trials", "heldout_split", "search_linear",
-    "kshot_indices", "dataset_labels", "run_step",
-]
+#: public name -> the submodule that defines it
+_EXPORTS = {
+    "E2ECfg": "config", "LCCfg": "config",
+    "finetune_e2e": "e2e", "E2EResult": "e2e", "build_optimizer": "e2e",
+    "WarmupCosine": "schedule", "warmup_cosine_lr": "schedule",
+    "Preprocess": "augment", "preprocess_of": "augment", "train_transform": "augment", "eval_transform": "augment",
+    "FeatureSet": "features", "cached_features": "features", "compute_features": "features",
+    "dataset_fingerprint": "features", "module_fingerprint": "features",
+    "LCHparams": "linear", "LinearHead": "linear", "train_linear": "linear", "linear_accuracy": "linear",
+    "LCResult": "search", "sample_trials": "search", "heldout_split": "search", "search_linear": "search",
+    "kshot_indices": "kshot", "dataset_labels": "kshot",
+}
+
+__all__ = list(_EXPORTS)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

@@ -12,7 +12,7 @@ cross-entropy (e.g. distillation); ``on_step(model, step)`` runs after every opt
 restored on resume, so a killed and resumed run ends with bitwise identical callback state too.
 
 Example:
-    >>> from wiseft.profile import E2ECfg
+    >>> from wiseft.finetune import E2ECfg
     >>> result = finetune_e2e(classifier, train_set, E2ECfg(epochs=2, batch_size=64), "runs/x/train_e2e",
     ...                       device="cpu", seed=0)
     >>> result.model   # the fine-tuned classifier (the same object, trained in place)
@@ -36,9 +36,9 @@ import torch.nn.functional as F
 
 from ..device import autocast, resolve_device, seed_everything
 from ..errors import CheckpointError, NumericsError, WiseftError
-from ..profile import E2ECfg
 from ..progress import progress as progress_bar
 from . import distributed as D
+from .config import E2ECfg
 from .augment import SeededDataset
 from .sampler import BatchPlan, MicroBatchSampler, derive_seed
 from .schedule import WarmupCosine

@@ -2,7 +2,8 @@
 
 For each regulariser in ``{none, wd, l1, ls}`` it samples ``search_trials`` configurations:
 
-* batch size ~ U{64, 128, 256}; learning rate = 10^−U[0, 6]; epochs ~ U{1 … T};
+* batch size ~ U{64, 128, 256}; learning rate = 10^−U[0, 6]; epochs ~ U{1 … T}, T = ``max_epochs`` or, when that
+  is ``null``, found by doubling the epochs until held-out accuracy saturates (:mod:`.epoch_budget`);
 * ``wd``: weight decay = 10^−U[0, 4]; ``l1``: L1 = 10^−U[4, 8]; ``ls``: label smoothing ~ U[0, 0.25]
   (the other regularisers stay off; ``none`` uses none of them).
 
@@ -22,8 +23,9 @@ import torch
 
 from ..device import resolve_device
 from ..errors import WiseftError
-from ..profile import LCCfg
 from ..progress import progress
+from .config import LCCfg
+from .epoch_budget import EpochBudget, find_epoch_budget
 from .linear import LCHparams, LinearHead, linear_accuracy, train_linear
 from .sampler import derive_seed
 
@@ -57,6 +59,7 @@ class LCResult:
         regularizer: the regulariser of the chosen trial (``None`` for fixed hyperparameters).
         heldout_acc: the chosen trial's held-out accuracy (``None`` for fixed hyperparameters).
         trials: every trial, as dicts, in the order they ran.
+        epoch_budget: the doubling search that chose T (``None`` when ``max_epochs`` fixed it).
     """
 
     head: LinearHead
@@ -64,10 +67,15 @@ class LCResult:
     regularizer: str | None
     heldout_acc: float | None
     trials: list[dict[str, Any]] = field(default_factory=list)
+    epoch_budget: EpochBudget | None = None
 
 
-def sample_trials(cfg: LCCfg, seed: int) -> list[Trial]:
-    """``cfg.search_trials`` random configurations per regulariser in ``cfg.regularizers`` (seeded)."""
+def sample_trials(cfg: LCCfg, seed: int, max_epochs: int | None = None) -> list[Trial]:
+    """``cfg.search_trials`` random configurations per regulariser in ``cfg.regularizers`` (seeded); epochs are
+    drawn from U{1 … ``max_epochs``} (default ``cfg.max_epochs``)."""
+    max_epochs = cfg.max_epochs if max_epochs is None else max_epochs
+    if max_epochs is None:
+        raise WiseftError("sample_trials: finetune.lc.max_epochs is null; pass the T found by the doubling search")
     rng = np.random.default_rng(derive_seed(_SEARCH_STREAM, seed))
     trials = []
     for reg in cfg.regularizers:
@@ -77,7 +85,7 @@ def sample_trials(cfg: LCCfg, seed: int) -> list[Trial]:
             hp = LCHparams(
                 lr=float(10 ** -rng.uniform(*cfg.lr_exponent)),
                 batch_size=int(rng.choice(cfg.batch_sizes)),
-                epochs=int(rng.integers(1, cfg.max_epochs + 1)),
+                epochs=int(rng.integers(1, max_epochs + 1)),
             )
             # Every trial draws all three strengths (and keeps its own), so each consumes the same random numbers.
             wd = float(10 ** -rng.uniform(*cfg.wd_exponent))
@@ -91,11 +99,11 @@ def sample_trials(cfg: LCCfg, seed: int) -> list[Trial]:
 
 def fixed_hparams(cfg: LCCfg) -> LCHparams | None:
     """The hyperparameters of ``cfg.fixed`` (unset keys: lr 1e-3, no regularisation, batch 256,
-    ``max_epochs`` epochs), or ``None`` when the search should run."""
+    ``max_epochs`` epochs, or 10 when that is ``null``), or ``None`` when the search should run."""
     if cfg.fixed is None:
         return None
     values = dict(cfg.fixed)
-    defaults = LCHparams(epochs=cfg.max_epochs)
+    defaults = LCHparams() if cfg.max_epochs is None else LCHparams(epochs=cfg.max_epochs)
     try:
         return replace(defaults, **{k: type(getattr(defaults, k))(v) for k, v in values.items()})
     except (TypeError, ValueError) as e:
@@ -169,7 +177,11 @@ def search_linear(features: torch.Tensor, labels: torch.Tensor, cfg: LCCfg, *,
     fit_x, fit_y = fit_x.to(dev, torch.float32), fit_y.to(dev)
     held_x, held_y = held_x.to(dev, torch.float32), held_y.to(dev)
 
-    trials = sample_trials(cfg, seed)
+    budget = None
+    if cfg.max_epochs is None and cfg.regularizers and cfg.search_trials:
+        budget = find_epoch_budget(fit_x, fit_y, held_x, held_y, limit=cfg.epoch_search_limit,
+                                   tolerance=cfg.epoch_search_tolerance, seed=seed, **fit_kw)
+    trials = sample_trials(cfg, seed, budget.epochs if budget is not None else None)
     if not trials:
         raise WiseftError("finetune.lc.regularizers is empty: nothing to search; list some or set finetune.lc.fixed")
     log.info("linear-classifier search: %d trials, %d training / %d held-out samples", len(trials), len(fit_y),
@@ -187,4 +199,4 @@ def search_linear(features: torch.Tensor, labels: torch.Tensor, cfg: LCCfg, *,
         head = train_linear(all_x, all_y, best.hparams, seed=seed, **fit_kw)
     else:
         head = train_linear(fit_x, fit_y, best.hparams, seed=derive_seed(seed, trials.index(best)), **fit_kw)
-    return LCResult(head, best.hparams, best.regularizer, best.heldout_acc, [t.as_dict() for t in trials])
+    return LCResult(head, best.hparams, best.regularizer, best.heldout_acc, [t.as_dict() for t in trials], budget)

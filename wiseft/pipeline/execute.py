@@ -113,6 +113,8 @@ def execute_notebook(source: Path, dest: Path, parameters: Mapping[str, Any], *,
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from .kernels import EncryptedAsyncKernelManager
+
     running, final, failed = executed_paths(dest)
     final.parent.mkdir(parents=True, exist_ok=True)
     running.unlink(missing_ok=True)
@@ -120,7 +122,8 @@ def execute_notebook(source: Path, dest: Path, parameters: Mapping[str, Any], *,
         with kernel_env():
             papermill.execute_notebook(str(source), str(running), parameters=dict(parameters),
                                        kernel_name=kernel_name, cwd=str(cwd) if cwd else None, progress_bar=False,
-                                       log_output=log_output, report_mode=False, **dict(engine_kwargs or {}))
+                                       log_output=log_output, report_mode=False,
+                                       kernel_manager_class=EncryptedAsyncKernelManager, **dict(engine_kwargs or {}))
     except PapermillExecutionError as e:
         _keep_failed(running, final, failed)
         cell, first = _failed_cell(source, e.cell_index, e.source)

@@ -60,10 +60,11 @@ class WarmKernel:
         self._quiet = _DropClientTeardownNoise()
 
     def __enter__(self) -> "WarmKernel":
-        from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
 
-        self.km = AsyncKernelManager(kernel_name=self.kernel_name)  # what papermill's client expects
+        from .kernels import EncryptedAsyncKernelManager
+
+        self.km = EncryptedAsyncKernelManager(kernel_name=self.kernel_name)  # as execute_notebook's own kernels
         with kernel_env():
             run_sync(self.km.start_kernel)(cwd=self.cwd)
         logging.getLogger("traitlets").addFilter(self._quiet)

@@ -9,7 +9,8 @@
 - :func:`summary_table` — the paper's table layout of a results frame.
 """
 
-from .baselines import baseline_rows, choose_alpha, run_analyses, run_baselines
+from .analyses import choose_alpha, run_analyses
+from .baselines import baseline_rows, run_baselines
 from .common import eval_sets, load_endpoint, summary_table
 from .data import check_data, prepare_world, run_data
 from .finetune import evaluate_all_finetuned, evaluate_finetuned, run_finetune

@@ -32,12 +32,13 @@ from ..errors import WiseftError
 from ..evaluation import WeightSetting, head_setting
 from ..finetune.linear import train_linear
 from ..finetune.search import heldout_split
-from ..finetune.step import _features, _reference_set
 from ..io import atomic_write_json, atomic_write_text, stable_hash
 from ..results import load_results
 from ..run import RunContext
+from .baselines import lc_hparams
 from .common import (checkpoint_sha256, classifier_transform, eval_sets, evaluate, has_checkpoint, load_endpoint,
                      write_weights)
+from .reference import cached_reference_features, reference_set
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +63,8 @@ _COLUMNS = ["dataset", "measure", "value", "comparison", "n"]
 
 def _half_heads(ctx: RunContext, classifier) -> list[dict[str, torch.Tensor]]:
     """Two LCs on random halves of the reference training set (the LC recipe of the baselines)."""
-    from .baselines import lc_hparams
-
     profile, device = ctx.profile, ctx.device
-    feats = _features(profile, classifier, _reference_set(profile), device)
+    feats = cached_reference_features(profile, classifier, reference_set(profile), device)
     x, y = feats.tensors()
     first, second = heldout_split(y.numpy(), 0.5, profile.seed)
     w0, b0 = classifier.head.weight.detach().cpu(), classifier.head.bias.detach().cpu()

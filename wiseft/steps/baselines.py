@@ -49,7 +49,6 @@ from ..finetune.augment import preprocess_of, train_transform
 from ..finetune.e2e import E2EResult, finetune_e2e
 from ..finetune.linear import LCHparams, LinearHead, train_linear
 from ..finetune.search import fixed_hparams
-from ..finetune.step import WithTransform, _features, _reference_set
 from ..io import stable_hash
 from ..models import ImageClassifier
 from ..profile import E2ECfg, Profile
@@ -57,11 +56,12 @@ from ..results import load_results
 from ..run import RunContext
 from .common import (append_rows, checkpoint_sha256, classifier_transform, eval_sets, evaluate, has_checkpoint,
                      load_endpoint, write_weights)
+from .reference import WithTransform, cached_reference_features, reference_set
 
 log = logging.getLogger(__name__)
 
 __all__ = ["E2E_METHODS", "LC_METHODS", "OUTPUT_METHODS", "METHODS", "SUBDIR", "baseline_e2e_cfg", "lc_hparams",
-           "lpft_start", "run_baselines", "baseline_rows", "tensor_sha256", "run_analyses", "choose_alpha"]
+           "lpft_start", "run_baselines", "baseline_rows", "tensor_sha256"]
 
 E2E_METHODS = ("l2sp", "ema", "ema_biased", "lpft")
 LC_METHODS = ("lc_l2sp", "distill")
@@ -185,7 +185,7 @@ def _train_e2e(ctx: RunContext, device: torch.device, name: str, make: Callable[
     start over when the saved state belongs to other settings."""
     profile = ctx.profile
     cfg = baseline_e2e_cfg(profile)
-    base = _reference_set(profile)
+    base = reference_set(profile)
     out = ctx.checkpoints_dir / SUBDIR / f"train_{name}"
     model, hooks = make()
     train_set = WithTransform(base, train_transform(cfg.augmentation, preprocess_of(model), cfg.crop_scale))
@@ -307,7 +307,7 @@ def _run_lc(ctx, device, items: list[_Item], force: bool, done: pd.DataFrame) ->
     stale = [i for i in items if force or not _fresh(ctx, i, fps[i])]
     if stale and D.is_main_process():
         classifier = _zeroshot(ctx, device)
-        feats = _features(profile, classifier, _reference_set(profile), device)
+        feats = cached_reference_features(profile, classifier, reference_set(profile), device)
         x, y = feats.tensors()
         w0, b0 = classifier.head.weight.detach().clone(), classifier.head.bias.detach().clone()
         init = (w0.cpu(), b0.cpu()) if profile.finetune.lc.init == "zeroshot" else None
@@ -450,6 +450,3 @@ def baseline_rows(ctx: RunContext, methods: Sequence[str] = METHODS) -> pd.DataF
     df = df.assign(_setting=setting).drop_duplicates(subset=["method", "mode", "alpha", "_setting", "dataset",
                                                               "metric"], keep="last")
     return df.drop(columns="_setting").reset_index(drop=True)
-
-
-from .analyses import choose_alpha, run_analyses  # noqa: E402  (re-exported: one module for the notebook)

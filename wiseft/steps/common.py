@@ -31,6 +31,7 @@ __all__ = [
     "classifier_transform",
     "eval_sets",
     "heldout_set",
+    "preprocessing_notes",
     "evaluate",
     "load_endpoint",
     "has_checkpoint",
@@ -74,12 +75,13 @@ def eval_sets(profile: Profile, transform: Callable, *, heldout: bool = False) -
         heldout: also add the reference's held-out split (role ``heldout``), used to choose α without shift data.
     """
     root, cap, skip = data_root(profile), profile.eval.max_images, profile.data.skip_bad_images
+    crop = profile.data.border_crop  # per dataset, over the registry's border_crop (ObjectNet: docs/protocols.md)
     sets = [create_eval_set(profile.data.reference, root, transform, max_images=cap, skip_bad_images=skip,
-                            role="reference")]
-    sets += [create_eval_set(name, root, transform, max_images=cap, skip_bad_images=skip, role="shift")
-             for name in profile.data.shifts]
-    sets += [create_eval_set(name, root, transform, max_images=cap, skip_bad_images=skip, role="extra")
-             for name in profile.data.extra]
+                            role="reference", border_crop=crop.get(profile.data.reference))]
+    sets += [create_eval_set(name, root, transform, max_images=cap, skip_bad_images=skip, role="shift",
+                             border_crop=crop.get(name)) for name in profile.data.shifts]
+    sets += [create_eval_set(name, root, transform, max_images=cap, skip_bad_images=skip, role="extra",
+                             border_crop=crop.get(name)) for name in profile.data.extra]
     if heldout:
         held = heldout_set(profile, transform)
         if held is not None:
@@ -101,7 +103,8 @@ def heldout_set(profile: Profile, transform: Callable, max_images: int = 10000) 
     cfg = get_dataset_cfg(name)
     if cfg.get("heldout_split"):
         held = create_eval_set(name, root, transform, split=cfg["heldout_split"], max_images=profile.eval.max_images,
-                               skip_bad_images=profile.data.skip_bad_images, role="heldout")
+                               skip_bad_images=profile.data.skip_bad_images, role="heldout",
+                               border_crop=profile.data.border_crop.get(name))
         held.name = f"{name}:heldout"
         return held
     if not cfg.get("train_split"):
@@ -121,6 +124,18 @@ def heldout_set(profile: Profile, transform: Callable, max_images: int = 10000) 
         train.metadata = {k: np.asarray(v)[held_idx] for k, v in train.metadata.items()}
     train.name = f"{name}:heldout"
     return train
+
+
+def preprocessing_notes(profile: Profile) -> list[str]:
+    """One line per evaluated dataset with a border crop setting (registry ``border_crop`` or the profile's
+    ``data.border_crop``), saying what the run does: ObjectNet uncropped as the paper's numbers, or cropped."""
+    notes = []
+    for name in dict.fromkeys(profile.datasets):
+        pixels = profile.data.border_crop.get(name, get_dataset_cfg(name).get("border_crop"))
+        if pixels is not None:
+            what = "uncropped images" if pixels == 0 else f"{pixels} px cut from every border"
+            notes.append(f"{name}: {what} (data.border_crop.{name}={pixels}; docs/protocols.md)")
+    return notes
 
 
 def evaluate(ctx: RunContext, model: ImageClassifier, settings: list, sets: list[EvalSet], **kwargs: Any
@@ -192,15 +207,18 @@ def append_rows(ctx: RunContext, result: SweepResult, sets: list[EvalSet] = (), 
     """Append a sweep's rows to the run's results store and return them as a DataFrame.
 
     Rows of a set whose unreadable images were skipped (``data.skip_bad_images``) record how many in
-    ``extra.skipped_images``, so a number never hides that it was computed on fewer images.
+    ``extra.skipped_images``, so a number never hides that it was computed on fewer images; a set's
+    ``preprocessing`` (ObjectNet's ``border_crop``) is recorded in ``extra`` too.
     """
     from ..finetune.distributed import is_main_process
 
     skipped = {s.name: len(s.skipped) for s in sets if getattr(s, "skipped", None)}
+    preprocessing = {s.name: s.preprocessing for s in sets if getattr(s, "preprocessing", None)}
     rows = result.to_rows(ctx, mode=mode, extra=extra)
     for row in rows:
         if skipped.get(row.dataset):
             row.extra["skipped_images"] = skipped[row.dataset]
+        row.extra.update(preprocessing.get(row.dataset, {}))  # e.g. ObjectNet's border_crop
     if is_main_process():
         ctx.results.append(rows)
     return pd.DataFrame([r.__dict__ for r in rows])

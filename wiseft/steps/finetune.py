@@ -12,10 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..finetune.step import run_step
 from ..run import RunContext
 from .common import append_rows, classifier_transform, eval_sets, evaluate, fixed_setting, load_endpoint
 from .interpolate import enabled_modes
+from .train import run_step
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def run_finetune(ctx: RunContext, *, variants: bool = True, kshot: bool = True, 
     """Fine-tune every enabled mode (E2E, LC), then the profile's variants and k-shot runs.
 
     Returns:
-        ``{run name: summary}`` from :func:`wiseft.finetune.run_step` (steps, chosen hyperparameters …).
+        ``{run name: summary}`` from :func:`wiseft.steps.train.run_step` (steps, chosen hyperparameters …).
     """
     summary: dict[str, Any] = {}
     for mode in enabled_modes(ctx):

@@ -8,16 +8,17 @@ values of ``interpolation.keep`` are also written as checkpoints (``wiseft_<mode
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
+import torch
 
 from ..checkpoint import checkpoint_paths, read_state_dict, save_classifier
 from ..ensembles import output_settings
 from ..errors import WiseftError
 from ..evaluation import lerp_settings
-from ..finetune.step import variant_cfg
 from ..interpolation import interpolate_state_dicts
+from ..profile import Profile
 from ..run import RunContext
 from .common import (
     append_rows,
@@ -28,10 +29,11 @@ from .common import (
     has_checkpoint,
     load_endpoint,
 )
+from .train import variant_cfg
 
 log = logging.getLogger(__name__)
 
-__all__ = ["sweep", "run_interpolation", "run_variant_sweeps", "run_kshot_sweeps", "enabled_modes"]
+__all__ = ["sweep", "fisher_dataset", "run_interpolation", "run_variant_sweeps", "run_kshot_sweeps", "enabled_modes"]
 
 #: Output-space baselines that come for free in a sweep's pass (they mix the endpoints' logits).
 _OUTPUT_BASELINES = ("ose_prob", "random_interp")
@@ -57,7 +59,7 @@ def sweep(ctx: RunContext, finetuned: str, mode: str, alphas: Sequence[float], *
         extra: recorded in every row's ``extra`` (a variant's name, the number of shots …).
         ose: add the output-space ensemble of the endpoints' logits (paper Fig. 10) for every α.
         output_baselines: further output-space baselines (``ose_prob``, ``random_interp``).
-        fisher: add Fisher-weighted merges (diagonal Fisher of each endpoint on the reference training set).
+        fisher: add Fisher-weighted merges (diagonal Fisher of each endpoint, :func:`fisher_dataset`).
         heldout: also score the reference's held-out split (role ``heldout``), to choose α without shift data.
     """
     alphas = [float(a) for a in alphas]
@@ -79,23 +81,38 @@ def sweep(ctx: RunContext, finetuned: str, mode: str, alphas: Sequence[float], *
     return append_rows(ctx, result, sets, mode=mode, extra={**(extra or {}), "finetuned": finetuned})
 
 
+def fisher_dataset(profile: Profile, transform: Callable | None) -> torch.utils.data.Dataset:
+    """The images the Fisher is estimated on: the reference's split named by ``interpolation.fisher_split``
+    (``eval``: its evaluation split, as the official code runs; ``train``: its training split), with the model's
+    evaluation transform. :func:`~wiseft.fisher.compute_fisher` draws a class-balanced sample from it."""
+    from ..datasets import create_eval_set, create_train_set
+
+    name, root = profile.data.reference, data_root(profile)
+    if profile.interpolation.fisher_split == "train":
+        return create_train_set(name, root, transform)
+    return create_eval_set(name, root, transform, role="reference", skip_bad_images=profile.data.skip_bad_images,
+                           border_crop=profile.data.border_crop.get(name)).dataset
+
+
 def _fisher_settings(ctx: RunContext, model, theta0, theta1, finetuned: str, alphas, mode: str) -> list:
     """Fisher-weighted merges (the wise-ft repo's ``--fisher``); Fishers are cached next to the checkpoints."""
-    from ..datasets import create_train_set
     from ..fisher import compute_fisher, fisher_settings, load_fisher, save_fisher
 
     profile, cfg = ctx.profile, ctx.profile.interpolation
-    train = create_train_set(profile.data.reference, data_root(profile), classifier_transform(model))
+    images = fisher_dataset(profile, classifier_transform(model))
+    samples = "all" if cfg.fisher_samples is None else str(cfg.fisher_samples)
     fishers = []
     for stem, state in (("zeroshot", theta0), (finetuned, theta1)):
-        path = ctx.checkpoints_dir / f"fisher_{stem}_{cfg.fisher_samples}.safetensors"
+        # the split and the (class-balanced) sample are part of the name: a Fisher of other images is not reused
+        path = ctx.checkpoints_dir / f"fisher_{stem}_{cfg.fisher_split}_balanced{samples}.safetensors"
         if path.is_file():
             fishers.append(load_fisher(path))
             continue
         model.load_state_dict(state)
-        fisher = compute_fisher(model, train, num_samples=cfg.fisher_samples, device=ctx.device,
+        fisher = compute_fisher(model, images, num_samples=cfg.fisher_samples, device=ctx.device,
                                 precision=profile.eval.precision, seed=profile.seed)
-        save_fisher(fisher, path, {"checkpoint": stem, "samples": str(cfg.fisher_samples)})
+        save_fisher(fisher, path, {"checkpoint": stem, "samples": samples, "split": cfg.fisher_split,
+                                   "sampling": "class-balanced", "seed": str(profile.seed)})
         fishers.append(fisher)
     return fisher_settings(theta0, theta1, fishers[0], fishers[1], alphas, floor=cfg.fisher_floor, mode=mode)
 

@@ -6,7 +6,8 @@ digits, pen strokes drawn with PIL): a broad image–caption set for contrastive
 (``wiseft-mini-clip``) is pretrained on the pairs in under 5 minutes on 2 CPU cores (wiseft ships the ``mini``
 result, see :func:`ensure_pretrained`). Both are cached by content hash, so they are built once per setting.
 Importing this package after open_clip registers the model config with open_clip (and its image tower with timm);
-otherwise :func:`register_model_configs` does.
+otherwise :func:`register_model_configs` does. Importing it also registers ``pretrained: world:<name>`` with
+:func:`wiseft.models.register_pretrained_resolver`.
 
 Example:
     >>> import open_clip
@@ -28,6 +29,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from ..models import register_pretrained_resolver
 from .build import REFERENCE_DATASET, WorldSpec, build_world, class_dir_names, world_dir, world_hash
 from .pretrain import PretrainSpec, pretrain_clip, save_pretrained, zero_shot_accuracy
 from .worlds import (WORLD_PREFIX, check_world_tag, classnames, get_world_cfg, list_worlds, parse_world_tag,
@@ -272,6 +274,9 @@ def resolve_world_pretrained(tag: str, **kwargs) -> Path:
         return Path(active["weights"])
     return ensure_pretrained(name, **kwargs)
 
+
+# ``pretrained: world:<name>`` resolves here, and the world's CLIP config registers with open_clip when needed.
+register_pretrained_resolver(WORLD_PREFIX.rstrip(":"), resolve_world_pretrained, register_model_configs)
 
 # Register now only when open_clip is already loaded: importing it costs seconds, which notebooks that only read
 # results should not pay. wiseft.models.ensure_model_config and the pretraining register it when they need it.

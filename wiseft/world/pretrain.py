@@ -120,7 +120,7 @@ def _random_resized_crop(x: torch.Tensor, gen: torch.Generator, scale: tuple[flo
 def _create_model(spec: PretrainSpec):
     import open_clip
 
-    from ..models import no_random_init_warning
+    from ..weights import no_random_init_warning
     from . import register_model_configs
 
     register_model_configs()

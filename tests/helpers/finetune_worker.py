@@ -2,7 +2,7 @@
 
 Run from the repository root with ``PYTHONPATH=<root>``::
 
-    python tests/integration/finetune_worker.py --out DIR [--resume] [--slow-ms 5] [--cfg '{"epochs": 3}'] [--ema]
+    python tests/helpers/finetune_worker.py --out DIR [--resume] [--slow-ms 5] [--cfg '{"epochs": 3}'] [--ema]
 
 It trains a small conv net on 48 seeded random images (PIL, with the ``clip`` augmentation) and rank 0 writes
 the final weights to ``DIR/final.safetensors``. Under torchrun every process runs it. With ``--ema`` it also

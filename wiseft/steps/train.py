@@ -21,14 +21,13 @@ import torch
 
 from ..errors import WiseftError
 from ..io import atomic_write_json
-from ..paths import cache_dir, data_root
 from ..profile import E2ECfg, Profile
-from . import distributed as D
-from .augment import eval_transform, preprocess_of, train_transform
-from .e2e import finetune_e2e
-from .features import FeatureSet, cached_features, dataset_fingerprint
-from .kshot import kshot_indices
-from .search import heldout_split, search_linear
+from ..finetune import distributed as D
+from ..finetune.augment import preprocess_of, train_transform
+from ..finetune.e2e import finetune_e2e
+from ..finetune.kshot import kshot_indices
+from ..finetune.search import heldout_split, search_linear
+from .reference import WithTransform, cached_reference_features, reference_root, reference_set
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ MODES = ("e2e", "lc", "kshot")
 def _zeroshot_classifier(ctx, classnames: list[str], device: torch.device) -> torch.nn.Module:
     """θ_0: the run's zero-shot checkpoint (built and saved first if the zero-shot step has not run), so that
     fine-tuning starts from exactly the weights every sweep interpolates from."""
-    from ..steps.zeroshot import build_zeroshot
+    from .zeroshot import build_zeroshot
 
     classifier = build_zeroshot(ctx)
     if list(classifier.info.classnames) != list(classnames):
@@ -50,59 +49,14 @@ def _zeroshot_classifier(ctx, classnames: list[str], device: torch.device) -> to
     return classifier.to(device)
 
 
-def _reference_set(profile: Profile) -> torch.utils.data.Dataset:
-    """The reference training set without a transform (PIL images); it must expose ``classnames``."""
-    from ..datasets import create_train_set
-
-    ds = create_train_set(profile.data.reference, _root(profile), None, "train")
-    if not getattr(ds, "classnames", None):
-        raise WiseftError(f"dataset {profile.data.reference!r} exposes no class names")
-    return ds
-
-
-class WithTransform(torch.utils.data.Dataset):
-    """``base[i] = (image, label)`` with ``transform`` applied to the image; passes ``samples``/``targets``
-    through so that feature-cache keys and label look-ups still see the files."""
-
-    def __init__(self, base: torch.utils.data.Dataset, transform):
-        self.base, self.transform = base, transform
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def __getitem__(self, index: int):
-        image, label = self.base[index]
-        return self.transform(image), label
-
-    @property
-    def samples(self):
-        return getattr(self.base, "samples", None)
-
-    @property
-    def files(self):
-        return getattr(self.base, "files", None)
-
-    @property
-    def targets(self):
-        return getattr(self.base, "targets", None)
-
-
 def _save(classifier: torch.nn.Module, stem: Path, meta: dict[str, Any]) -> None:
     from ..checkpoint import save_classifier
 
     save_classifier(classifier, stem, meta)
 
 
-def _encoder(classifier: torch.nn.Module) -> torch.nn.Module:
-    return classifier.image_encoder
-
-
 def _head(classifier: torch.nn.Module) -> torch.nn.Module:
     return classifier.head
-
-
-def _root(profile: Profile) -> Path:
-    return Path(profile.data.root).expanduser() if profile.data.root else data_root()
 
 
 # ------------------------------------------------------------------------------------------------ steps
@@ -154,7 +108,7 @@ def _run_e2e(ctx, profile: Profile, info: D.DistInfo, resume: bool, variant: str
     if not cfg.enabled:
         log.info("finetune.e2e.enabled is false; skipping end-to-end fine-tuning")
         return {}
-    base = _reference_set(profile)
+    base = reference_set(profile)
     classifier = _zeroshot_classifier(ctx, list(base.classnames), info.device)
     train_set = WithTransform(base, train_transform(cfg.augmentation, preprocess_of(classifier), cfg.crop_scale))
     result = finetune_e2e(classifier, train_set, cfg, ctx.checkpoints_dir / f"train_e2e{suffix}",
@@ -172,9 +126,9 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
     if not cfg.enabled:
         log.info("finetune.lc.enabled is false; skipping the linear classifier")
         return {}
-    base = _reference_set(profile)
+    base = reference_set(profile)
     classifier = _zeroshot_classifier(ctx, list(base.classnames), device)
-    feats = _features(profile, classifier, base, device)
+    feats = cached_reference_features(profile, classifier, base, device)
     head = _head(classifier)
     init = (head.weight.detach().cpu(), head.bias.detach().cpu())
     x, y = feats.tensors()
@@ -202,6 +156,8 @@ def _run_lc(ctx, profile: Profile, device: torch.device, shots_only: bool) -> di
             head.bias.copy_(result.head.bias.to(head.bias))
         record = {"hparams": result.hparams.as_dict(), "regularizer": result.regularizer,
                   "heldout_acc": result.heldout_acc, "shots": k}
+        if result.epoch_budget is not None:  # T of the trials' U{1..T}, from the App. D.3 doubling search
+            record["epoch_budget"] = result.epoch_budget.as_dict()
         atomic_write_json(train_dir / f"{stem}_search.json", {**record, "trials": result.trials})
         _save(classifier, ctx.checkpoint_path(stem), _meta(ctx, profile, mode="lc", lc=record))
         summary[stem] = record
@@ -217,16 +173,5 @@ def _heldout_features(profile: Profile, classifier: torch.nn.Module, device: tor
     split = get_dataset_cfg(profile.data.reference).get("heldout_split")
     if not split:
         return None
-    base = create_train_set(profile.data.reference, _root(profile), None, split)
-    return _features(profile, classifier, base, device, split=split).tensors()
-
-
-def _features(profile: Profile, classifier: torch.nn.Module, base: torch.utils.data.Dataset,
-              device: torch.device, split: str = "train") -> FeatureSet:
-    pre = preprocess_of(classifier)
-    encoder = _encoder(classifier)
-    dataset = WithTransform(base, eval_transform(pre))
-    dataset_id = dataset_fingerprint(dataset, profile.data.reference, split, {"root": str(_root(profile))})
-    return cached_features(encoder, dataset, cache_dir=cache_dir(), dataset_id=dataset_id,
-                           preprocess={**pre.describe(), "transform": "eval"}, batch_size=profile.eval.batch_size,
-                           num_workers=profile.eval.num_workers, device=device, precision=profile.eval.precision)
+    base = create_train_set(profile.data.reference, reference_root(profile), None, split)
+    return cached_reference_features(profile, classifier, base, device, split=split).tensors()
