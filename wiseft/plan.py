@@ -127,7 +127,7 @@ def _is_small(name: str) -> bool:
 
 def _classes_and_templates(name: str, profile: Profile) -> tuple[int, int]:
     from .datasets import default_templates, get_classnames
-    from .errors import DatasetError
+    from .errors import DatasetError, WiseftError
     from .templates import get_templates
 
     try:
@@ -136,7 +136,7 @@ def _classes_and_templates(name: str, profile: Profile) -> tuple[int, int]:
         classes = int(_c("unknown_classes"))
     try:
         templates = len(get_templates(profile.templates or default_templates(name)))
-    except Exception:  # noqa: BLE001 - a template file not on this machine: count one template
+    except (WiseftError, OSError):  # a template file that is not on this machine: count one template
         templates = 1
     return classes, templates
 
