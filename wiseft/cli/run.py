@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             from ..pipeline.rehearse import rehearse
 
             outcomes, folder, profile = rehearse(args.profile, args.overrides, args.out, executor=executor,
-                                                 kernel_name=args.kernel, **common)
+                                                 one_kernel=one_kernel, kernel_name=args.kernel, **common)
             print(f"wiseft run: REHEARSAL of {profile.name} in {folder} ({describe_rehearsal(profile)})")
         else:
             profile = profile_from_args(args)
