@@ -248,6 +248,10 @@ def ensure_model_config(model_name: str) -> None:
 
     if open_clip.get_model_config(model_name) is not None:
         return
+    from .twins import register_twin
+
+    if register_twin(model_name):  # ``rehearsal-<model>``: a reduced twin for rehearsals (wiseft.rehearsal)
+        return
     _import_resolvers()
     for register in _MODEL_CONFIG_HOOKS.values():  # e.g. the embedded world's small CLIP configs
         register()

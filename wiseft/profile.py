@@ -216,6 +216,9 @@ class Profile:
     suite: list[str] = field(default_factory=list)
     #: settings of the embedded offline world (only for ``world:`` models).
     world: WorldCfg = field(default_factory=WorldCfg)
+    #: a rehearsal (``wiseft run --rehearse``): toy data and a reduced model at random init; set by the rehearsal
+    #: transform (``wiseft.rehearsal``), never mixed with a real run's numbers.
+    rehearsal: bool = False
     #: where the profile came from (set by the loader, not by users).
     source: str = ""
 

@@ -23,6 +23,7 @@ from .errors import WiseftError
 from .io import atomic_write_text, git_commit, stable_hash
 from .paths import default_run_dir
 from .profile import Profile, dump_profile, profile_to_dict
+from .rehearsal.transform import check_run_kind
 from .results import ResultRow, ResultsStore
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class RunContext:
         self.dir = Path(out_dir) if out_dir is not None else default_run_dir(profile.name)
         self._device_name = device or profile.device
         self.run_id = f"{profile.name}-{stable_hash(profile_to_dict(profile), 10)}"
+        check_run_kind(self.dir, profile.rehearsal)  # rehearsal rows never land in a real run's folder, nor the reverse
         self._release = None
         if lock and os.environ.get("RANK", "0") in ("", "0"):
             self._open_folder()
@@ -130,6 +132,8 @@ class RunContext:
         base = dict(run_id=self.run_id, profile=self.profile.name, model=self.profile.model.name,
                     pretrained=self.profile.model.pretrained, git_commit=git_commit())
         base.update(fields)
+        if self.profile.rehearsal:  # a rehearsal's numbers say so in every row
+            base["extra"] = {**(base.get("extra") or {}), "rehearsal": True}
         return ResultRow(**base)
 
     def provenance(self, parents: list[str] | None = None) -> dict[str, Any]:

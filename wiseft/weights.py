@@ -40,6 +40,8 @@ CONVERT_HINT = (
 
 
 def _refuse_pickle(path: Path, head: bytes) -> None:
+    if head[8:9] == b"{":  # a safetensors JSON header: the 8 bytes before it are its length, whatever they spell
+        return
     if head[:2] == b"PK" or head[:1] == b"\x80":
         kind = "a zip-format torch.save file" if head[:2] == b"PK" else "a raw pickle"
         raise CheckpointError(f"{path} is {kind}, and loading pickles can run arbitrary code.\n{CONVERT_HINT}")
@@ -58,8 +60,9 @@ def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu")
     if not path.is_file():
         raise CheckpointError(f"checkpoint file {str(path)!r} does not exist")
     with open(path, "rb") as fh:
-        head = fh.read(8)
+        head = fh.read(9)
     _refuse_pickle(path, head)
+    head = head[:8]
     if len(head) < 8:
         raise CheckpointError(f"{path}: truncated ({len(head)} bytes), not a safetensors file; re-create it")
     header_len = int.from_bytes(head, "little")

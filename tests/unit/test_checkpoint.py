@@ -105,3 +105,18 @@ def test_convert_trusted_state_dict(make_classifier, tmp_path):
     out = convert_to_safetensors(tmp_path / "old.pt", tmp_path / "new.safetensors")
     back = read_state_dict(out)
     assert all(torch.equal(back[k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize("first_bytes,length", [(b"\x80", 0x0E80), (b"PK", 0x4B50)])
+def test_a_safetensors_file_whose_header_length_looks_like_a_pickle_is_read(tmp_path, first_bytes, length):
+    # The 8-byte header length comes first: 0x..80 or 0x..4b50 ("PK") is an ordinary length, not a pickle.
+    path = tmp_path / "w.safetensors"
+    tensors = {"w": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    save_file(tensors, str(path), metadata={"pad": ""})
+    base = int.from_bytes(path.read_bytes()[:8], "little")
+    for pad in range(length - base - 16, length - base + 16):  # the header is padded to a multiple of 8 bytes
+        save_file(tensors, str(path), metadata={"pad": "x" * pad})
+        if path.read_bytes()[: len(first_bytes)] == first_bytes:
+            break
+    assert path.read_bytes()[: len(first_bytes)] == first_bytes
+    assert torch.equal(read_state_dict(path)["w"], tensors["w"])

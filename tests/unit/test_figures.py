@@ -352,6 +352,19 @@ def test_headline_by_hand(df):
     assert "| E2E |" in T.to_markdown(table)
 
 
+def test_headline_of_a_run_without_shifts_chooses_alpha_on_the_reference(df):
+    # a transfer suite member (Table 2) has a reference and no shifts: its interpolate step prints this headline
+    alone = df[df["role"] != "shift"]
+    table = T.headline(alone)
+    for mode in ("e2e", "lc"):
+        ref = np.array([100 * S.acc(S.REF, mode, a) for a in S.ALPHAS])
+        row = table.loc[mode.upper()]
+        assert row["ref gain"] == pytest.approx(ref[-1] - ref[0])
+        assert row["best α"] == f"{S.ALPHAS[int(np.argmax(ref))]:g}"
+        assert np.isnan(row["best avg"]) and np.isnan(row["no-cost shift gain"]) and row["no-cost α"] == "—"
+    assert "no shifts" in " ".join(table.attrs["notes"])
+
+
 def test_perfect_accuracies_are_drawn_inside_logit_axes():
     """A fine-tuned model with every test image right (100%) is drawn at 99.95%, and the axes stay readable."""
     from wiseft.figures.style import PLOT_EDGE, plottable

@@ -19,7 +19,8 @@ from ..errors import WiseftError
 log = logging.getLogger("wiseft")
 
 #: Subcommand modules, in the order ``wiseft --help`` lists them.
-COMMAND_MODULES = ("profiles", "run", "data", "models", "zeroshot", "finetune", "interpolate", "baselines", "evaluate")
+COMMAND_MODULES = ("profiles", "plan", "run", "data", "models", "zeroshot", "finetune", "interpolate", "baselines",
+                   "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -22,20 +22,42 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--notebooks", default=None,
                    help="folder holding the step notebooks (default: $WISEFT_NOTEBOOKS or the repository's notebooks/)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: $WISEFT_KERNEL or python3)")
+    p.add_argument("--rehearse", action="store_true",
+                   help="rehearse the profile on the CPU in minutes: fixture data in the real layouts, the model's "
+                        "reduced twin at random init, toy sizes, every step and figure; nothing is downloaded "
+                        "(default --out runs/<profile>-rehearsal)")
+    p.add_argument("--one-kernel", action=argparse.BooleanOptionalAction, default=None,
+                   help="run every notebook in one shared Jupyter kernel, reset between notebooks (default: on for "
+                        "--rehearse, off otherwise)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import run_pipeline
+    import contextlib
 
-    profile = profile_from_args(args)
-    # Notebooks reload the profile from what the user typed; a relative path must survive the kernel's cwd.
-    ref = str(Path(args.profile).resolve()) if Path(args.profile).is_file() else args.profile
-    outcomes = run_pipeline(profile, profile_ref=ref, overrides=args.overrides, out_dir=args.out, only=args.only,
-                            force=args.force, device=args.device, notebooks_dir=args.notebooks,
-                            kernel_name=args.kernel)
+    from ..pipeline import run_pipeline
+    from ..pipeline.warm import WarmKernel
+
+    common = dict(only=args.only, force=args.force, device=args.device, notebooks_dir=args.notebooks)
+    one_kernel = args.rehearse if args.one_kernel is None else args.one_kernel
+    with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(WarmKernel(args.kernel, cwd=Path.cwd())) if one_kernel else None
+        if args.rehearse:
+            from ..rehearsal import describe_rehearsal
+            from ..pipeline.rehearse import rehearse
+
+            outcomes, folder, profile = rehearse(args.profile, args.overrides, args.out, executor=executor,
+                                                 one_kernel=one_kernel, kernel_name=args.kernel, **common)
+            print(f"wiseft run: REHEARSAL of {profile.name} in {folder} ({describe_rehearsal(profile)})")
+        else:
+            profile = profile_from_args(args)
+            # Notebooks reload the profile from what the user typed; a relative path must survive the kernel's cwd.
+            ref = str(Path(args.profile).resolve()) if Path(args.profile).is_file() else args.profile
+            folder = Path(args.out) if args.out else default_run_dir(profile.name)
+            outcomes = run_pipeline(profile, profile_ref=ref, overrides=args.overrides, out_dir=folder,
+                                    kernel_name=args.kernel, executor=executor, **common)
     ran = sum(o.status == "ran" for o in outcomes)
     skipped = sum(o.status == "skipped" for o in outcomes)
-    folder = Path(args.out) if args.out else default_run_dir(profile.name)
-    print(f"wiseft run: {ran} step(s) ran, {skipped} skipped (unchanged); report: {folder / 'report.md'}")
+    what = "rehearsal" if args.rehearse else "run"
+    print(f"wiseft {what}: {ran} step(s) ran, {skipped} skipped (unchanged); report: {folder / 'report.md'}")
     return 0

@@ -27,7 +27,7 @@ from .registry import get_dataset_cfg, resolve_dataset_root
 from .sources import SourceContext, resolve_source
 
 __all__ = ["write_image", "write_bad_file", "make_image_folder", "build_fake_dataset", "build_fake_iwildcam",
-           "build_fake_fmow", "build_fake_video_sets"]
+           "build_fake_fmow", "build_fake_video_sets", "write_fake_objectnet_mappings"]
 
 
 def write_image(path: str | Path, seed: int = 0, size: tuple[int, int] = (6, 6)) -> Path:
@@ -87,6 +87,31 @@ def build_fake_dataset(name: str, root: str | Path, per_class: int = 1, splits: 
         spec = cfg["splits"][split]
         _BUILDERS[spec.get("loader", "imagefolder")](cfg, split, spec, base, per_class, ctx)
     return base
+
+
+def write_fake_objectnet_mappings(dst: str | Path, overlapping: int = 113, others: int = 3,
+                                  imagenet_classes: int = 1000) -> Path:
+    """ObjectNet's four ``mappings/`` files in their real formats, with made-up names, into ``dst``.
+
+    ``overlapping`` ObjectNet classes map to ImageNet (the first 12 to two ImageNet classes each, as some real ones
+    do), ``others`` have no ImageNet counterpart; ImageNet-2012 ids run in reverse PyTorch order, so the id
+    translation is exercised.
+    """
+    dst = Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    names = [f"imagenet label {i:04d}" for i in range(imagenet_classes)]  # line i: ImageNet-2012 id i
+    (dst / "imagenet_to_label_2012_v2").write_text("\n".join(names) + "\n", encoding="utf-8")
+    pytorch_to_2012 = {str(k): imagenet_classes - 1 - k for k in range(imagenet_classes)}
+    (dst / "pytorch_to_imagenet_2012_id.json").write_text(json.dumps(pytorch_to_2012), encoding="utf-8")
+    folders = {f"object_{k:03d}": f"Object {k:03d}" for k in range(overlapping + others)}
+    (dst / "folder_to_objectnet_label.json").write_text(json.dumps(folders), encoding="utf-8")
+    to_imagenet, next_id = {}, 0
+    for k in range(overlapping):
+        width = 2 if k < 12 else 1
+        to_imagenet[f"Object {k:03d}"] = "; ".join(names[next_id:next_id + width])
+        next_id += width
+    (dst / "objectnet_to_imagenet_1k.json").write_text(json.dumps(to_imagenet), encoding="utf-8")
+    return dst
 
 
 def _n_classes(cfg: dict, ctx: SourceContext) -> int:

@@ -168,16 +168,26 @@ def headline(df: pd.DataFrame, *, ref_tolerance: float = 1.0) -> pd.DataFrame:
         r, shift, avg = (100 * curve[c].to_numpy(dtype=float) for c in (ref, D.AVG_SHIFTS, D.AVG))
         alphas = curve["alpha"].to_numpy(dtype=float)
         zero, one = int(np.argmin(alphas)), int(np.argmax(alphas))
+        row = {"zero-shot ref": r[zero], "fine-tuned ref": r[one], "ref gain": r[one] - r[zero]}
+        if np.isnan(shift).all():  # no shifts (a transfer suite member): α can only be judged on the reference
+            best = int(np.nanargmax(r))
+            row.update({"best α": f"{alphas[best]:g}", "best avg": np.nan, "margin over ends": np.nan,
+                        "no-cost α": "—", "no-cost shift gain": np.nan, "no-cost ref change": np.nan})
+            rows[mode.upper()] = row
+            continue
         best = int(np.nanargmax(avg))
         near = np.flatnonzero(r >= r[one] - ref_tolerance)
         calm = int(near[np.nanargmax(shift[near] - shift[one])])
-        rows[mode.upper()] = {
-            "zero-shot ref": r[zero], "fine-tuned ref": r[one], "ref gain": r[one] - r[zero],
+        row.update({
             "best α": f"{alphas[best]:g}", "best avg": avg[best], "margin over ends": avg[best] - max(avg[zero], avg[one]),
             "no-cost α": f"{alphas[calm]:g}", "no-cost shift gain": shift[calm] - shift[one],
-            "no-cost ref change": r[calm] - r[one]}
+            "no-cost ref change": r[calm] - r[one]})
+        rows[mode.upper()] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "mode"
+    if not st.attrs["shifts"]:
+        table.attrs["notes"] = [f"no shifts in this run: best α maximises {D.display_name(ref)} alone"]
+        return table
     table.attrs["notes"] = [
         f"best α maximises the mean of {D.display_name(ref)} and the average shift; no-cost α: the largest "
         f"average-shift gain over the fine-tuned model within {ref_tolerance:g} pp of it on {D.display_name(ref)}"]

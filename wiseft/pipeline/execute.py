@@ -127,8 +127,12 @@ def _failed_cell(source: Path, cell_index: int, cell_source: str) -> tuple[int, 
 
 
 def execute_notebook(source: Path, dest: Path, parameters: Mapping[str, Any], *, kernel_name: str,
-                     cwd: Path | None = None, step: str = "", log_output: bool = False) -> Path:
+                     cwd: Path | None = None, step: str = "", log_output: bool = False,
+                     engine_kwargs: Mapping[str, Any] | None = None) -> Path:
     """Run ``source`` with ``parameters`` injected; return ``dest`` once the executed copy is complete.
+
+    ``engine_kwargs`` go to papermill's notebook client (``km``: a kernel manager whose running kernel is used
+    instead of starting one, see :class:`~wiseft.pipeline.warm.WarmKernel`).
 
     Raises:
         PipelineError: naming the step, the notebook, the failing cell (1-based, its first line) and the
@@ -147,7 +151,8 @@ def execute_notebook(source: Path, dest: Path, parameters: Mapping[str, Any], *,
             papermill.execute_notebook(str(source), str(running), parameters=dict(parameters),
                                        kernel_name=kernel_name, cwd=str(cwd) if cwd else None, progress_bar=False,
                                        log_output=log_output, report_mode=False,
-                                       kernel_manager_class=_kernel_manager_logging_to(log_fh))
+                                       kernel_manager_class=_kernel_manager_logging_to(log_fh),
+                                       **dict(engine_kwargs or {}))
     except PapermillExecutionError as e:
         _keep_failed(running, final, failed)
         cell, first = _failed_cell(source, e.cell_index, e.source)

@@ -100,7 +100,7 @@ def _outputs(run_dir: Path) -> list[str]:
 
 def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence[Step],
                  outcomes: Sequence[StepOutcome], members: Sequence[tuple[str, Path]] = (),
-                 error: str | None = None, in_progress: bool = False) -> Path:
+                 error: str | None = None, in_progress: bool = False, banner: str | None = None) -> Path:
     """Write ``<run_dir>/report.md`` atomically and return its path.
 
     Args:
@@ -110,10 +110,13 @@ def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence
         error: the failure that stopped the run, shown at the top.
         in_progress: written as a run starts, so that a run killed before its end never leaves the previous
             run's report looking current: it says the run started and has not finished.
+        banner: markdown shown right under the title (a rehearsal says so there).
     """
     run_dir = Path(run_dir)
     now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     lines = [f"# wiseft run: {title}", ""]
+    if banner:
+        lines += [banner, ""]
     if description:
         lines += [description, ""]
     lines += [f"Updated {now}. Resolved profile: [profile.yaml](profile.yaml); results: "

@@ -18,6 +18,7 @@ from ..io import atomic_write_text, safe_name
 from ..locks import run_folder_lock
 from ..paths import default_run_dir
 from ..profile import Profile, dump_profile, profile_to_dict
+from ..rehearsal import check_run_kind
 from .execute import execute_notebook, executed_paths, resolve_kernel
 from .markers import fingerprint, is_up_to_date, read_marker, remove_marker, write_marker
 from .report import StepOutcome, write_report
@@ -111,8 +112,14 @@ class _Scope:
 
     def report(self, title: str, members: Sequence[tuple[str, Path]] = (), error: str | None = None,
                in_progress: bool = False) -> Path:
+        banner = None
+        if self.profile.rehearsal:
+            from ..rehearsal import BANNER, describe_rehearsal
+
+            banner = f"{BANNER}\n>\n> Rehearsal {describe_rehearsal(self.profile)}."
         return write_report(self.run_dir, title=title, description=self.profile.description, steps=self.all_steps,
-                            outcomes=self.outcomes, members=members, error=error, in_progress=in_progress)
+                            outcomes=self.outcomes, members=members, error=error, in_progress=in_progress,
+                            banner=banner)
 
 
 def run_pipeline(profile: Profile, *, profile_ref: str | None = None, overrides: Sequence[str] = (),
@@ -152,6 +159,7 @@ def run_pipeline(profile: Profile, *, profile_ref: str | None = None, overrides:
                 "overrides": list(ovr) if ref is not None else [], "run_dir": str(folder), "device": device}
 
     outcomes: list[StepOutcome] = []
+    check_run_kind(run_dir, profile.rehearsal)
     with run_folder_lock(run_dir):
         members = profile.suite_members()
         member_dirs = [(m.name, run_dir / safe_name(m.name, "suite member")) for m in members]

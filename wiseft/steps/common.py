@@ -97,8 +97,8 @@ def heldout_set(profile: Profile, transform: Callable, max_images: int = 10000) 
     """The reference distribution's held-out split as an :class:`EvalSet` (role ``heldout``), or ``None``.
 
     Uses the registry's ``heldout_split`` when the dataset has one; otherwise the seeded fraction
-    ``finetune.lc.heldout_fraction`` of the training split (at most ``max_images`` images), the same images the
-    linear classifier's search holds out.
+    ``finetune.lc.heldout_fraction`` of the training split (at most ``max_images`` images, and at most
+    ``eval.max_images``), the same images the linear classifier's search holds out.
     """
     name, root = profile.data.reference, data_root(profile)
     cfg = get_dataset_cfg(name)
@@ -114,9 +114,12 @@ def heldout_set(profile: Profile, transform: Callable, max_images: int = 10000) 
 
     train = create_eval_set(name, root, transform, split=cfg["train_split"], role="heldout",
                             skip_bad_images=profile.data.skip_bad_images)
-    labels = np.asarray(getattr(train.dataset, "labels", [train.dataset[i][1] for i in range(len(train))]))
-    _, held_idx = heldout_split(labels, profile.finetune.lc.heldout_fraction, profile.seed)
-    held_idx = np.sort(held_idx)[:max_images]
+    labels = getattr(train.dataset, "labels", None)  # not a getattr default: that would decode every image first
+    if labels is None:
+        labels = [train.dataset[i][1] for i in range(len(train))]
+    _, held_idx = heldout_split(np.asarray(labels), profile.finetune.lc.heldout_fraction, profile.seed)
+    cap = max_images if profile.eval.max_images is None else min(max_images, profile.eval.max_images)
+    held_idx = np.sort(held_idx)[:cap]
     train.dataset = torch.utils.data.Subset(train.dataset, held_idx.tolist())
     if train.metadata is not None:
         train.metadata = {k: np.asarray(v)[held_idx] for k, v in train.metadata.items()}
