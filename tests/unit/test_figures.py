@@ -331,3 +331,16 @@ def test_perfect_accuracies_are_drawn_inside_logit_axes():
     offsets = [c.get_offsets() for c in ax.collections if c.get_label() == "fine-tuned (E2E)"]
     assert offsets and offsets[0][0][0] == pytest.approx(1 - PLOT_EDGE)
     plt.close(fig)
+
+
+def test_fig1_draws_the_papers_own_points_beside_the_runs(df):
+    fig = get_figure("fig1").draw(df, paper_table="table5_vitb16", zoom=False)
+    labels = _labels(fig.axes[0])
+    plt.close(fig)
+    assert {"paper: zero-shot", "paper: fine-tuned (E2E)", "paper: WiSE-FT (E2E)"} <= labels
+    from wiseft.figures.overview import paper_series
+
+    zs = next(s for s in paper_series("table5_vitb16", "imagenet", D.AVG_SHIFTS) if s.label == "paper: zero-shot")
+    paper = __import__("wiseft.figures.paper", fromlist=["x"]).load_paper_numbers("table5_vitb16")
+    want = paper[(paper["method"] == "zeroshot") & (paper["dataset"] == "imagenet")]["value"].iloc[0] / 100
+    assert zs.x[0] == pytest.approx(want)

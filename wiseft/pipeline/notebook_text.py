@@ -200,9 +200,12 @@ Each point is a model: x is accuracy on the reference distribution (ImageNet in 
 distribution shifts. The axes are logit-scaled, on which models trained on the reference lie close to a line:
 **effective robustness** is the height above that line. The zero-shot model sits above it; fine-tuning (E2E, and the
 LC of prior work) moves right but falls toward it; the WiSE-FT curve (α from 0 to 1, α = 0.5 marked) bends above both
-endpoints. The fitted line goes through the zero-shot points (plus the models of `figures.baseline_models` when the
-profile names a file). Paper: CLIP ViT-L/14@336px; its zoom is annotated +1.6 pp on ImageNet and +4.5 pp under
-shift.""", "baseline_models=ctx.profile.figures.baseline_models"),
+endpoints. The effective-robustness line, with its 95% band, is fitted to the zero-shot models (plus the models of
+`figures.baseline_models` when the profile names a file); with fewer than three such models the panel says so
+instead of drawing it. Points carry 95% intervals; the right panel zooms on the fine-tuned end. When the profile names
+a setting of the paper (`figures.paper_table`), the paper's own points are drawn in grey beside the run's. Paper:
+CLIP ViT-L/14@336px; its zoom is annotated +1.6 pp on ImageNet and +4.5 pp under shift.""",
+             "baseline_models=ctx.profile.figures.baseline_models, paper_table=ctx.profile.figures.paper_table"),
     "fig3": ("""\
 Hyperparameters of fine-tuning change robustness: with ViT-B/16 the paper varies the learning rate and the number of
 epochs (panels a–b: at 10 epochs, learning rates 3·10⁻⁵ and 3·10⁻⁶ differ by 0.3 pp on ImageNet but up to 8 pp under
