@@ -46,8 +46,13 @@ def paper_series(paper_table: str | None, x: str, y: str) -> list[Series]:
     out: list[Series] = []
     looks = {("zeroshot", ""): ("paper: zero-shot", "*", 150), ("finetuned", "e2e"): ("paper: fine-tuned (E2E)", "D", 50),
              ("finetuned", "lc"): ("paper: fine-tuned (LC)", "d", 50)}
+    # A sweep table has no separate endpoints: its α = 0 row is the zero-shot model, α = 1 the fine-tuned one.
+    sweep_end = {("zeroshot", ""): ("e2e", 0.0), ("finetuned", "e2e"): ("e2e", 1.0), ("finetuned", "lc"): ("lc", 1.0)}
     for (method, mode), (label, marker, size) in looks.items():
         rows = wide[(wide["method"] == method) & (wide["mode"] == mode)]
+        if rows.empty:
+            sweep_mode, at = sweep_end[(method, mode)]
+            rows = wide[(wide["method"] == "wiseft") & (wide["mode"] == sweep_mode) & np.isclose(wide["a"], at)]
         if len(rows):
             out.append(Series(label, plottable(rows[x].iloc[:1]), plottable(rows[y].iloc[:1]), _PAPER_GREY,
                               marker=marker, size=size, hollow=True))
