@@ -251,6 +251,14 @@ def _transfer(df: pd.DataFrame) -> list[str]:
 
 
 def _data(df: pd.DataFrame) -> list[str]:
+    if "images" in df.columns:  # the data step's table: one row per dataset split
+        ev = df[df["use"] == "eval"] if "use" in df.columns else df
+        shifts = ev[ev["role"] == "shift"]["dataset"].tolist() if "role" in ev.columns else []
+        return ["Paper: ImageNet as the reference and five natural distribution shifts of it (ImageNetV2, -R, "
+                "-Sketch, ObjectNet, -A), 1 000 classes.",
+                f"This run: {D.data_label(ev['dataset'].tolist())}, {len(shifts)} shifts ("
+                + ", ".join(D.display_name(d) for d in shifts) + "), "
+                + ", ".join(f"{D.display_name(r.dataset)} {int(r.images)} images" for r in ev.itertuples()) + "."]
     st = D.settings_table(df)
     sizes = st.attrs.get("n", {})
     return ["Paper: ImageNet as the reference and five natural distribution shifts.",

@@ -25,6 +25,13 @@ values after that cell. Results go to the run folder (`runs/<profile>/` of this 
 otherwise): `results.jsonl`, `checkpoints/`, `figures/`."""
 
 # ------------------------------------------------------------------------------------------------- pipeline
+#: The heading of the last cell of every pipeline and figure notebook.
+WHAT_THIS_RUN_SHOWS = """\
+## What this run shows
+
+The run's own numbers for the claim the paper makes here, next to the paper's, and a plain sentence wherever they
+differ (the offline digits world of `mini` is not ImageNet, and some of the paper's findings do not hold in it)."""
+
 PIPELINE = {
     "01_data.ipynb": [
         ("md", """\
@@ -44,7 +51,8 @@ and six shifts of them (handwritten, other fonts, colour, rotation, sketch, nois
 digit images and captions. Both are drawn and trained on the spot the first time (a few minutes on a laptop CPU) and
 cached afterwards."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, open_run\n"
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, open_run\n"
                  "from wiseft.steps import check_data, run_data\n"
                  "from wiseft.steps.data import describe_world, format_data"),
         ("params", PARAMETERS),
@@ -58,6 +66,8 @@ cached afterwards."""),
         ("md", "Every split must be in place before the next steps run; otherwise this cell names each missing or "
                "broken dataset and the command that fixes it."),
         ("code", f"{CHECK}\nprint(check_data(table))"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(table, '01_data'))"),
     ],
     "02_zeroshot.ipynb": [
         ("md", """\
@@ -72,7 +82,8 @@ with this head is **θ₀**, the zero-shot end of every WiSE-FT curve (α = 0) a
 This step builds the head, saves the classifier as `checkpoints/zeroshot.safetensors` (+ `.json`), and scores it on
 the reference set, its held-out split and every shift."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, markdown, open_run\n"
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, markdown, open_run\n"
                  "from wiseft.steps import run_zeroshot, summary_table"),
         ("params", PARAMETERS),
         ("code", OPEN_RUN),
@@ -81,6 +92,8 @@ the reference set, its held-out split and every shift."""),
         ("md", "Accuracy in % on each dataset (each in its primary metric), the average over the shifts, and the "
                "average of the reference and the shift average: the columns of the paper's Table 1."),
         ("code", f"{CHECK}\nprint(markdown(summary_table(zeroshot), title='Zero-shot (%)'))"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(zeroshot, '02_zeroshot'))"),
     ],
     "03_finetune.ipynb": [
         ("md", """\
@@ -98,19 +111,26 @@ Where the profile asks for them, this step also trains the **fine-tuning variant
 and epochs, `finetune.variants`) and the **k-shot linear classifiers** of Fig. 17 (`finetune.lc.shots`). Training
 resumes from its last checkpoint when interrupted. Each fine-tuned classifier is then scored on every dataset."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
-                 "from wiseft.steps import evaluate_all_finetuned, run_finetune, summary_table"),
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
+                 "from wiseft.steps import evaluate_all_finetuned, run_finetune, summary_table\n"
+                 "from wiseft.summaries import finetune_table"),
         ("params", PARAMETERS),
         ("code", OPEN_RUN),
         ("md", "Fine-tune every enabled mode, then the variants and the k-shot runs (already finished runs are "
                "reused). The summary lists each run with its chosen hyperparameters."),
-        ("code", "runs = run_finetune(ctx)\nprint(list(runs))"),
+        ("code", "runs = run_finetune(ctx)"),
+        ("md", "Each fine-tuned classifier with the hyperparameters it was trained with (E2E: the profile's settings; "
+               "LC: what the random search chose, with its held-out accuracy)."),
+        ("code", "print(markdown(finetune_table(ctx.dir), title='Fine-tuning runs and their hyperparameters'))"),
         ("md", "Score θ₁ of each mode on the reference set, its held-out split and every shift."),
         ("code", "finetuned = evaluate_all_finetuned(ctx)"),
         ("md", "Zero-shot against fine-tuned, in %: fine-tuning raises reference accuracy; under shift it can lose "
                "what the zero-shot model had (the paper's starting observation, Fig. 1)."),
         ("code", "results = run_results(ctx)\nendpoints = results[results['method'].isin(['zeroshot', 'finetuned'])]"),
         ("code", f"{CHECK}\nprint(markdown(summary_table(endpoints), title='Zero-shot and fine-tuned (%)'))"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(results, '03_finetune'))"),
     ],
     "04_interpolate.ipynb": [
         ("md", """\
@@ -130,7 +150,8 @@ where the profile asks for them: the **output-space ensemble** of the endpoints'
 code's `--fisher`). The α values of `interpolation.keep` are also written as checkpoints. Then the WiSE-FT curves of
 the fine-tuning variants (Fig. 3) and of the k-shot classifiers (Fig. 17)."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.figures.tables import headline, sweep_table, table1\n"
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.figures.tables import headline, sweep_table, table1\n"
                  "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
                  "from wiseft.steps import run_interpolation, run_kshot_sweeps, run_variant_sweeps"),
         ("params", PARAMETERS),
@@ -155,6 +176,8 @@ cost*, the largest average-shift gain over the fine-tuned model among the α wit
         ("md", "**Tables 4 and 5 layout**: every α of the sweep, end-to-end fine-tuning, then the linear classifier."),
         ("code", f"{CHECK}\nprint(markdown(sweep_table(results, 'e2e'), title='WiSE-FT sweep, E2E (%)'))"),
         ("code", f"{CHECK}\nprint(markdown(sweep_table(results, 'lc'), title='WiSE-FT sweep, LC (%)'))"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(results, '04_interpolate'))"),
     ],
     "05_baselines.ipynb": [
         ("md", """\
@@ -174,21 +197,30 @@ Finally, the optimal α of Table 1 is chosen on the very data it is reported on.
 on the reference set's **held-out split** and reports it beside the paper's default α = 0.5 (App. B finds the optimum
 only 0–0.4 pp better)."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, markdown, open_run\n"
-                 "from wiseft.steps import summary_table\n"
-                 "from wiseft.steps import choose_alpha, run_analyses, run_baselines"),
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
+                 "from wiseft.steps import choose_alpha, run_analyses, run_baselines\n"
+                 "from wiseft.summaries import analyses_summary, baselines_summary"),
         ("params", PARAMETERS),
         ("code", OPEN_RUN),
         ("md", "Train and score the baselines of `baselines.methods` (each over its grid of λ, decays or α)."),
         ("code", "baselines = run_baselines(ctx)"),
-        ("code", f"{CHECK}\nprint(markdown(summary_table(baselines), title='Baselines (%)'))"),
+        ("md", "One row per baseline: how many settings were tried, the best shift average among them (%) and its "
+               "reference accuracy, beside the best of the WiSE-FT curve in the same mode."),
+        ("code", "results = run_results(ctx)"),
+        ("code", f"{CHECK}\nprint(markdown(baselines_summary(results), title='Baselines, best setting each (%)'))"),
         ("md", "The diversity measures between the zero-shot and the fine-tuned model, per dataset "
                "(`analyses.csv`, drawn in Fig. 5)."),
         ("code", "analyses = run_analyses(ctx)"),
-        ("code", f"{CHECK}\nprint(analyses.round(3).to_string(index=False))"),
+        ("md", "Averaged over the datasets, in %: how differently the two models of each comparison behave. The "
+               "control is two linear classifiers trained on random halves of the reference set (the paper's yardstick "
+               "of how different two ordinary fine-tuned models are); the per-dataset numbers are in `analyses.csv`."),
+        ("code", f"{CHECK}\nprint(markdown(analyses_summary(analyses), title='Diversity analyses, mean over datasets'))"),
         ("md", "α chosen on the held-out split of the reference set, beside α = 0.5."),
         ("code", "choice = choose_alpha(ctx)"),
         ("code", f"{CHECK}\nprint(choice)"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(results, '05_baselines'))"),
     ],
 }
 

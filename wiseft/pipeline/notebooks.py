@@ -91,6 +91,7 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
                "paper_comparison" if name in T.PAPER_TABLES else None,
                "run_results" if spec.source != "analyses" else None, "save_tables" if name == "sweep_table" else None]
     imports = (f"from wiseft.figures import {', '.join(sorted(n for n in figures if n))}\n"
+               "from wiseft.figures.claims import what_this_run_shows\n"
                f"from wiseft.notebook import {', '.join(sorted(n for n in helpers if n))}")
     cells: list[tuple[str, str]] = [
         ("md", intro), ("md", T.PARAMETERS_NOTE), ("code", imports), ("params", T.PARAMETERS), ("code", T.OPEN_RUN),
@@ -118,6 +119,8 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
         cells += [("md", "Beside the paper: when the profile matches a setting of the paper (`figures.paper_table`), "
                          "the run's numbers, the paper's in brackets, and the difference in pp."),
                   ("code", f"{T.CHECK}\nprint(paper_comparison(df, ctx.profile, {T.PAPER_TABLES[name]!r}))")]
+    cells += [("md", T.WHAT_THIS_RUN_SHOWS),
+              ("code", f"{T.CHECK}\nprint(what_this_run_shows(df, spec.name))")]
     return cells
 
 
