@@ -6,11 +6,15 @@ alphabetically (files and folders together), which already puts 01–05 first, b
 of `wiseft/pipeline/steps.yaml`, then the course.
 """
 
+import os
 from pathlib import Path
 
 from wiseft.pipeline.notebooks import COURSE_STUDENT, pipeline_rank
 
 HERE = Path(__file__).resolve().parent
+
+# A batch execution: the α explorer of fig1 prints one line instead of a widget, so outputs stay deterministic.
+os.environ["WISEFT_BATCH"] = "1"
 
 # The students' copy of the assignment raises NotImplementedError where they write code: not run by nbval.
 collect_ignore = [COURSE_STUDENT]

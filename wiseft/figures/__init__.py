@@ -28,11 +28,12 @@ from ..errors import WiseftError
 from ..io import atomic_path, atomic_write_text, safe_name
 from ..results import load_results
 from . import baselines, curves, diversity, overview, scatter, tables
+from .explorer import alpha_explorer
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FigureSpec", "list_figures", "get_figure", "save_figure", "save_table", "load_run_results",
-           "load_analyses"]
+           "load_analyses", "alpha_explorer"]
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
              f"(Pipeline step `{step.name}`, after `{'`, `'.join(step.depends)}`.)")
     load = "df = load_analyses(ctx.dir)" if spec.source == "analyses" else "df = run_results(ctx)"
     figures = ["get_figure", "load_analyses" if spec.source == "analyses" else None,
+               "alpha_explorer" if name == "fig1" else None,
                "save_figure" if kind == "figure" else "save_table" if name != "sweep_table" else None]
     helpers = ["describe_run", "open_run", "stop_if", "show" if kind == "figure" else "markdown",
                "paper_comparison" if name in T.PAPER_TABLES else None,
@@ -103,6 +104,11 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
         cells += [("code", f"fig = spec.draw(df{', ' + draw_args if draw_args else ''})\n"
                            "save_figure(fig, ctx.figures_dir, spec.name, formats=ctx.profile.figures.formats)\n"
                            "show(fig)")]
+    if name == "fig1":
+        cells += [("md", "**Explore α.** In JupyterLab, the slider below moves along the WiSE-FT curve and shows every "
+                         "dataset's accuracy at that α beside the two ends, from the run's sweep (no retraining). "
+                         "Batch executions print one line instead."),
+                  ("code", "alpha_explorer(df).show()")]
     elif name == "sweep_table":
         cells += [("code", "e2e = spec.draw(df, mode='e2e')\nlc = spec.draw(df, mode='lc')"),
                   ("code", f"{T.CHECK}\nprint(markdown(e2e, title='WiSE-FT sweep, E2E (%)'))"),
