@@ -314,11 +314,11 @@ PAPER_TABLES = {"table1": ("table1",), "sweep_table": ("table4", "table5"), "tab
 # -------------------------------------------------------------------------------------------------- course
 COURSE = [
     ("md", """\
-# WiSE-FT by hand: interpolate the weights, sweep α
+# WiSE-FT by hand: interpolate the weights, sweep α, choose α
 
-In this assignment you implement the heart of WiSE-FT yourself, on the offline `mini` world (a small CLIP on digit
-images; the reference task is printed digits, the shifts are handwriting, other fonts, colours, rotations, sketches
-and noise). wiseft has already produced the two models you need:
+Two assignments on the offline `mini` world (a small CLIP on digit images; the reference task is printed digits, the
+shifts are handwriting, other fonts, colours, rotations, sketches and noise). wiseft has already produced the two
+models you need:
 
 - **θ₀**, the zero-shot classifier (`checkpoints/zeroshot`), and
 - **θ₁**, the same network fine-tuned end to end on the reference task (`checkpoints/finetuned_e2e`).
@@ -327,14 +327,17 @@ WiSE-FT (Wortsman et al., CVPR 2022, Eq. 1) predicts with the weights
 
 $$\\theta_\\alpha = (1-\\alpha)\\cdot\\theta_0 + \\alpha\\cdot\\theta_1, \\qquad \\alpha\\in[0,1].$$
 
-Your tasks: **(1)** write θ_α as a state dict; **(2)** sweep α, score each θ_α on the reference set and two shifts;
-**(3)** explain the curve. Write your code between the marked lines; the check cells compare your numbers with
-wiseft's and say what is off.
+**Assignment 1** (about 2 minutes of compute): **(1)** write θ_α; **(2)** sweep α and score each θ_α on the reference
+set and the two shifts on which fine-tuning *loses* to zero-shot; **(3)** read the curve. **Assignment 2** (seconds):
+choose α without any shift data, on the reference's held-out split, and see what that choice costs or buys under
+shift. Write your code between the marked lines; each check cell compares your work with wiseft's and prints the
+most specific hint first.
 
-*Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–04)."""),
+*Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–05)."""),
     ("code", "import pandas as pd\n"
-             "from wiseft.course import accuracy, check_interpolation, check_sweep, reference_sweep\n"
-             "from wiseft.notebook import describe_run, open_run, show\n"
+             "from wiseft.course import (accuracy, check_alpha_choice, check_interpolation, check_sweep, check_task3,\n"
+             "                           losing_shifts, plot_sweep, reference_sweep)\n"
+             "from wiseft.notebook import describe_run, open_run, run_results, show\n"
              "from wiseft.steps import eval_sets, load_endpoint\n"
              "from wiseft.steps.common import classifier_transform"),
     ("params", PARAMETERS),
@@ -350,18 +353,20 @@ into that model overwrites them — so θ₀ and θ₁ come from their own copie
              "theta_0, theta_1 = zeroshot.state_dict(), finetuned.state_dict()"),
     ("code", f"{CHECK}\nprint(len(theta_0), 'tensors,', sum(t.numel() for t in theta_0.values()), "
              "'weights per model')"),
-    ("md", "The evaluation sets: the reference and the first two shifts of the profile, with the model's "
-           "preprocessing. `accuracy(model, eval_set)` scores a model on one of them."),
-    ("code", "sets = eval_sets(ctx.profile, classifier_transform(model))[:3]"),
+    ("md", "The evaluation sets: the reference and the two shifts on which the run's fine-tuned model is worse than "
+           "the zero-shot one (where WiSE-FT's robustness shows). `accuracy(model, eval_set)` scores a model on one."),
+    ("code", "results = run_results(ctx)\nreference_set = ctx.profile.data.reference\nshifts = losing_shifts(results)\n"
+             "sets = [s for s in eval_sets(ctx.profile, classifier_transform(model)) if s.name in [reference_set, *shifts]]"),
     ("code", f"{CHECK}\nprint([(s.name, s.role, len(s)) for s in sets])"),
     ("md", """\
 ## Task 1 · Interpolate the weights
 
-Build `theta_half`, the state dict θ_α for α = 0.5: the same keys as `theta_0`, each tensor mixed as in the equation
-above. Mix **every** entry — the image encoder and the classification head."""),
-    ("code", "alpha = 0.5\n### BEGIN SOLUTION\n"
-             "theta_half = {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n### END SOLUTION"),
-    ("code", f"{CHECK}\nprint(check_interpolation(theta_half, theta_0, theta_1, alpha))"),
+Write `interpolate(theta_0, theta_1, alpha)`: it returns θ_α, a state dict with the same keys as `theta_0`, each
+tensor mixed as in the equation above. Mix **every** entry — the image encoder and the classification head. The check
+tries your function at α = 0, 0.25, 0.5, 0.8 and 1."""),
+    ("code", "def interpolate(theta_0, theta_1, alpha):\n    ### BEGIN SOLUTION\n"
+             "    return {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n    ### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_interpolation(interpolate, theta_0, theta_1))"),
     ("md", """\
 ## Task 2 · Sweep α
 
@@ -369,26 +374,62 @@ For every α in `alphas`, load θ_α into `model` (`model.load_state_dict(...)`)
 Store the results as `student[alpha][dataset name] = accuracy`."""),
     ("code", "alphas = [round(0.1 * i, 1) for i in range(11)]\nstudent = {}\n### BEGIN SOLUTION\n"
              "for alpha in alphas:\n"
-             "    model.load_state_dict({k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0})\n"
+             "    model.load_state_dict(interpolate(theta_0, theta_1, alpha))\n"
              "    student[alpha] = {s.name: accuracy(model, s, device=ctx.device) for s in sets}\n### END SOLUTION"),
     ("md", "**Check**: your numbers against wiseft's own sweep of this run (within 0.5 pp)."),
     ("code", "reference = reference_sweep(ctx, alphas, [s.name for s in sets])"),
     ("code", f"{CHECK}\nprint(check_sweep(student, reference))"),
-    ("code", "curves = pd.DataFrame(student).T\n"
-             "show(curves.plot(marker='o', xlabel='α', ylabel='accuracy', title='Your WiSE-FT sweep').figure)"),
+    ("md", "Your curves (dashed) on wiseft's (solid), in %: the reference, each shift, and their average."),
+    ("code", "show(plot_sweep(student, reference, reference_set, shifts))"),
     ("md", """\
-## Task 3 · Explain the curve
+## Task 3 · Read the curve
 
-1. Where is your sweep's best α on the reference set, and where on the shifts? Why are they different?
+Fill in from **your** sweep: the α with the highest reference accuracy, the α with the highest *average* accuracy
+over the two shifts, and the datasets on which θ at α = 0.5 scores above the straight line between the endpoints'
+accuracies, (acc(θ₀) + acc(θ₁)) / 2. The check compares your answers with your own numbers."""),
+    ("code", "### BEGIN SOLUTION\ncurves = pd.DataFrame(student).T\n"
+             "best_alpha_reference = float(curves[reference_set].idxmax())\n"
+             "best_alpha_shifts = float(curves[shifts].mean(axis=1).idxmax())\n"
+             "above_line = [d for d in curves.columns if curves.loc[0.5, d] > (curves.loc[0.0, d] + curves.loc[1.0, d]) / 2]"
+             "\n### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_task3(student, best_alpha_reference=best_alpha_reference, "
+             "best_alpha_shifts=best_alpha_shifts,\n                  above_line=above_line, "
+             "reference_set=reference_set, shifts=shifts))"),
+    ("md", """\
+Then explain, in two or three sentences each:
+
+1. Why do the best α on the reference and under shift differ?
 2. Why can θ_α score above **both** endpoints, and above the straight line between them (paper Fig. 6)?
 
 ### BEGIN SOLUTION
-1. On the reference set accuracy rises toward α = 1 and flattens near the top; under shift it peaks at a smaller α,
-   closer to the zero-shot model, whose robustness fine-tuning loses (paper Tables 4–5: the shift average peaks near
-   α ≈ 0.3–0.5).
+1. On the reference set accuracy rises toward α = 1; on these shifts fine-tuning loses what the zero-shot model had,
+   so the average peaks at a smaller α, closer to θ₀ (paper Tables 4–5: the shift average peaks near α ≈ 0.3–0.5).
 2. The two models make different mistakes (paper Fig. 5): averaging their weights, which for models fine-tuned from
    the same start behaves much like averaging their outputs (App. F), lets the one that is right on an example
    override the other. Accuracy of the averaged weights is not the average of the accuracies, so the curve bends
    above the line.
+### END SOLUTION"""),
+    ("md", """\
+## Assignment 2 · Choose α without shift data
+
+In practice the shifts are unknown when α is chosen. The run scored every α on a **held-out split** of the reference
+training set (rows of `results` with `role == 'heldout'`, method `wiseft`, mode `e2e`). Set `alpha_choice` to the α
+with the highest held-out accuracy (the smallest one on ties) — without looking at any shift. The check then shows
+what your choice gives under shift, beside the paper's default α = 0.5 and the best α under shift (which needs the
+shift data you may not use)."""),
+    ("code", "### BEGIN SOLUTION\n"
+             "held = results[(results['role'] == 'heldout') & (results['method'] == 'wiseft') & (results['mode'] == 'e2e')]\n"
+             "held = held.drop_duplicates('alpha', keep='last').sort_values(['value', 'alpha'], ascending=[False, True])\n"
+             "alpha_choice = float(held['alpha'].iloc[0])\n### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_alpha_choice(alpha_choice, results))"),
+    ("md", """\
+Explain: is the held-out choice a good one under shift here, and why does the paper recommend α = 0.5 when nothing
+is known about the shifts?
+
+### BEGIN SOLUTION
+The held-out split comes from the reference distribution, so it rewards what fine-tuning is good at and pushes α
+toward 1, where the shift accuracy is lowest (in `mini`, α = 0.95 loses several pp under shift against α = 0.5).
+A held-out split cannot see the robustness that the zero-shot weights carry; α = 0.5 keeps most of the reference gain
+while keeping much of that robustness (paper App. B: the optimum is only 0–0.4 pp better than 0.5 on the shifts).
 ### END SOLUTION"""),
 ]
