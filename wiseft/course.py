@@ -24,9 +24,8 @@ import copy
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from .course_checks import (MAX_DETAIL, CourseError, InterpolationCheck, SweepCheck, accuracy, check_interpolation,
                             check_sweep, reference_sweep)
@@ -39,7 +38,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["CourseError", "BEGIN", "END", "CODE_STUB", "strip_source", "strip_notebook", "strip_file",
            "SweepCheck", "check_sweep", "InterpolationCheck", "check_interpolation", "accuracy", "reference_sweep",
-           "Task3Check", "check_task3", "AlphaChoiceCheck", "check_alpha_choice", "losing_shifts", "plot_sweep", "MAX_DETAIL", "main"]
+           "Task3Check", "check_task3", "AlphaChoiceCheck", "check_alpha_choice", "losing_shifts", "plot_sweep",
+           "MAX_DETAIL", "main"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"

@@ -127,7 +127,8 @@ def _diagnose(t: pd.DataFrame, ref: pd.DataFrame, tol: float) -> list[str]:
     ends = bad["alpha"].isin([0.0, 1.0])
     if ends.any():
         which = sorted(bad.loc[ends, "alpha"].unique())
-        names = " and ".join({0.0: "α = 0 (the zero-shot model)", 1.0: "α = 1 (the fine-tuned model)"}[a] for a in which)
+        ends_named = {0.0: "α = 0 (the zero-shot model)", 1.0: "α = 1 (the fine-tuned model)"}
+        names = " and ".join(ends_named[a] for a in which)
         hints.append(f"{names} should reproduce the endpoint exactly: check which weights you load as θ_zero-shot "
                      "and θ_fine-tuned, and that you evaluate with the matching head.")
     mid = t[(t["alpha"] > 0) & (t["alpha"] < 1)]

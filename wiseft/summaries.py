@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .errors import WiseftError
 from .figures import data as D
 
 __all__ = ["finetune_table", "baselines_summary", "analyses_summary"]
@@ -24,7 +25,8 @@ def _sidecars(run_dir: Path) -> list[tuple[str, dict]]:
         try:
             out.append((path.stem, json.loads(path.read_text(encoding="utf-8"))))
         except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"checkpoint sidecar {str(path)!r} could not be read: {e}; re-run the finetune step") from e
+            raise WiseftError(f"checkpoint sidecar {str(path)!r} could not be read: {e}; re-run the finetune "
+                              "step") from e
     return out
 
 

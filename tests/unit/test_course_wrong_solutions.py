@@ -62,7 +62,8 @@ def test_averaged_accuracies_are_flagged_hint_first_with_at_most_five_lines_of_d
     assert len(details) == MAX_DETAIL + 1 and details[-1].startswith("- … and ")
 
 
-SWEEP = {a: {d: S.acc(d, "e2e", a) for d in ("imagenet", "imagenet-r", "imagenet-a")} for a in (0.0, 0.25, 0.5, 0.75, 1.0)}
+SWEEP = {a: {d: S.acc(d, "e2e", a) for d in ("imagenet", "imagenet-r", "imagenet-a")}
+         for a in (0.0, 0.25, 0.5, 0.75, 1.0)}
 
 
 def _task3(**answers):

@@ -22,7 +22,7 @@ from . import data as D
 from .diversity import ANALYSIS_MEASURES, fig5, requires_fig5
 from .layout import finalize
 from .scatter import Series, avg_label, axis_label, core_series, draw_panel, figure_legend, requires_scatter
-from .style import COLORS, paper_style, series_look
+from .style import paper_style, series_look
 
 __all__ = ["BASELINE_METHODS", "fig3", "fig5", "fig11", "fig12", "fig13", "baseline_series", "requires_baselines",
            "requires_fig3", "requires_fig5", "ANALYSIS_MEASURES"]

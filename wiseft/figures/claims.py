@@ -37,8 +37,11 @@ def _paper_gain() -> tuple[float, float]:
     from .paper import load_paper_numbers
 
     p = load_paper_numbers("table1_vitl14_336")
-    pick = lambda m, d, a=None: float(p[(p["method"] == m) & (p["mode"] == "e2e") & (p["dataset"] == d) & (  # noqa: E731
-        np.isclose(p["alpha"], a) if a is not None else p["alpha"].isna())]["value"].iloc[0])
+    def pick(method: str, dataset: str, alpha: float | None = None) -> float:
+        at = np.isclose(p["alpha"], alpha) if alpha is not None else p["alpha"].isna()
+        rows = p[(p["method"] == method) & (p["mode"] == "e2e") & (p["dataset"] == dataset) & at]
+        return float(rows["value"].iloc[0])
+
     return (pick("wiseft", "imagenet", 0.5) - pick("finetuned", "imagenet"),
             pick("wiseft", D.AVG_SHIFTS, 0.5) - pick("finetuned", D.AVG_SHIFTS))
 
@@ -66,8 +69,8 @@ def headline(df: pd.DataFrame) -> list[str]:
             continue
         out.append(f"{mode.upper()}: fine-tuned {_pct(ft[ref])} / {_pct(ft[D.AVG_SHIFTS])} (reference / shifts); "
                    f"WiSE-FT α = 0.5 {_pct(half_ref)} / {_pct(half_shift)}, i.e. "
-                   f"{_pp(100 * (half_ref - ft[ref]))} on the reference and {_pp(100 * (half_shift - ft[D.AVG_SHIFTS]))} "
-                   "under shift.")
+                   f"{_pp(100 * (half_ref - ft[ref]))} on the reference and "
+                   f"{_pp(100 * (half_shift - ft[D.AVG_SHIFTS]))} under shift.")
     return out
 
 

@@ -43,8 +43,8 @@ def legibility_problems(fig: Figure) -> list[str]:
     """What overlaps or cannot be told apart in ``fig``, one sentence per fault (empty: none found).
 
     Checked inside each visible axes: no two texts (tick labels, axis labels, titles, annotations, the legend)
-    overlap or come closer than one point; the legend covers no data point, line vertex or bar; no two legend entries share colour, marker and
-    line style. Figure-level legends are checked for look-alike entries too.
+    overlap or come closer than one point; the legend covers no data point, line vertex or bar; no two legend
+    entries share colour, marker and line style. Figure-level legends are checked for look-alike entries too.
     """
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()

@@ -44,7 +44,8 @@ def paper_series(paper_table: str | None, x: str, y: str) -> list[Series]:
     wide = nums.pivot_table(index=["method", "mode", "a"], columns="dataset", values="value", aggfunc="first")
     wide = (wide.dropna(subset=[x, y]) / 100.0).reset_index()
     out: list[Series] = []
-    looks = {("zeroshot", ""): ("paper: zero-shot", "*", 150), ("finetuned", "e2e"): ("paper: fine-tuned (E2E)", "D", 50),
+    looks = {("zeroshot", ""): ("paper: zero-shot", "*", 150),
+             ("finetuned", "e2e"): ("paper: fine-tuned (E2E)", "D", 50),
              ("finetuned", "lc"): ("paper: fine-tuned (LC)", "d", 50)}
     # A sweep table has no separate endpoints: its α = 0 row is the zero-shot model, α = 1 the fine-tuned one.
     sweep_end = {("zeroshot", ""): ("e2e", 0.0), ("finetuned", "e2e"): ("e2e", 1.0), ("finetuned", "lc"): ("lc", 1.0)}

@@ -215,7 +215,8 @@ only 0–0.4 pp better)."""),
         ("md", "Averaged over the datasets, in %: how differently the two models of each comparison behave. The "
                "control is two linear classifiers trained on random halves of the reference set (the paper's yardstick "
                "of how different two ordinary fine-tuned models are); the per-dataset numbers are in `analyses.csv`."),
-        ("code", f"{CHECK}\nprint(markdown(analyses_summary(analyses), title='Diversity analyses, mean over datasets'))"),
+        ("code", f"{CHECK}\nprint(markdown(analyses_summary(analyses), "
+                 "title='Diversity analyses, mean over datasets'))"),
         ("md", "α chosen on the held-out split of the reference set, beside α = 0.5."),
         ("code", "choice = choose_alpha(ctx)"),
         ("code", f"{CHECK}\nprint(choice)"),
@@ -356,7 +357,8 @@ into that model overwrites them — so θ₀ and θ₁ come from their own copie
     ("md", "The evaluation sets: the reference and the two shifts on which the run's fine-tuned model is worse than "
            "the zero-shot one (where WiSE-FT's robustness shows). `accuracy(model, eval_set)` scores a model on one."),
     ("code", "results = run_results(ctx)\nreference_set = ctx.profile.data.reference\nshifts = losing_shifts(results)\n"
-             "sets = [s for s in eval_sets(ctx.profile, classifier_transform(model)) if s.name in [reference_set, *shifts]]"),
+             "sets = [s for s in eval_sets(ctx.profile, classifier_transform(model))\n"
+             "        if s.name in [reference_set, *shifts]]"),
     ("code", f"{CHECK}\nprint([(s.name, s.role, len(s)) for s in sets])"),
     ("md", """\
 ## Task 1 · Interpolate the weights
@@ -390,7 +392,8 @@ accuracies, (acc(θ₀) + acc(θ₁)) / 2. The check compares your answers with 
     ("code", "### BEGIN SOLUTION\ncurves = pd.DataFrame(student).T\n"
              "best_alpha_reference = float(curves[reference_set].idxmax())\n"
              "best_alpha_shifts = float(curves[shifts].mean(axis=1).idxmax())\n"
-             "above_line = [d for d in curves.columns if curves.loc[0.5, d] > (curves.loc[0.0, d] + curves.loc[1.0, d]) / 2]"
+             "above_line = [d for d in curves.columns\n"
+             "              if curves.loc[0.5, d] > (curves.loc[0.0, d] + curves.loc[1.0, d]) / 2]"
              "\n### END SOLUTION"),
     ("code", f"{CHECK}\nprint(check_task3(student, best_alpha_reference=best_alpha_reference, "
              "best_alpha_shifts=best_alpha_shifts,\n                  above_line=above_line, "
@@ -418,8 +421,9 @@ with the highest held-out accuracy (the smallest one on ties) — without lookin
 what your choice gives under shift, beside the paper's default α = 0.5 and the best α under shift (which needs the
 shift data you may not use)."""),
     ("code", "### BEGIN SOLUTION\n"
-             "held = results[(results['role'] == 'heldout') & (results['method'] == 'wiseft') & (results['mode'] == 'e2e')]\n"
-             "held = held.drop_duplicates('alpha', keep='last').sort_values(['value', 'alpha'], ascending=[False, True])\n"
+             "held = results[(results['role'] == 'heldout') & (results['method'] == 'wiseft')\n"
+             "               & (results['mode'] == 'e2e')].drop_duplicates('alpha', keep='last')\n"
+             "held = held.sort_values(['value', 'alpha'], ascending=[False, True])\n"
              "alpha_choice = float(held['alpha'].iloc[0])\n### END SOLUTION"),
     ("code", f"{CHECK}\nprint(check_alpha_choice(alpha_choice, results))"),
     ("md", """\

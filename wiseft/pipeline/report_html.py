@@ -129,8 +129,8 @@ def _sections(run_dir: Path) -> tuple[list[str], list[str], list[str], list[str]
 
         comparison = compare_with_paper(results, paper_table)
         if len(comparison):
-            tables.insert(0, _frame_html(comparison_table(comparison),
-                                         f"Run vs. the paper ({paper_table}); each cell run / paper / Δ", collapse=False))
+            title = f"Run vs. the paper ({paper_table}); each cell run / paper / Δ"
+            tables.insert(0, _frame_html(comparison_table(comparison), title, collapse=False))
     return head, figs, tables, missing
 
 
@@ -143,7 +143,8 @@ def write_report_html(run_dir: Path, *, title: str, description: str, step_rows:
     if description:
         body.append(f"<p>{html.escape(description)}</p>")
     if error:
-        body.append(f'<div class="error"><strong>The run stopped with an error:</strong><pre>{html.escape(error)}</pre></div>')
+        body.append('<div class="error"><strong>The run stopped with an error:</strong>'
+                    f"<pre>{html.escape(error)}</pre></div>")
     body.append('<div class="headline"><strong>Headline.</strong><ul>'
                 + "".join(f"<li>{html.escape(line)}</li>" for line in head) + "</ul></div>")
     body.append("<h2>Figures</h2>" + ("".join(figs) or "<p>No figures yet.</p>"))
