@@ -30,6 +30,11 @@ def _sidecars(run_dir: Path) -> list[tuple[str, dict]]:
     return out
 
 
+def _fmt(value, spec: str, scale: float = 1.0, suffix: str = "") -> str:
+    """``value`` formatted, or "—" where the sidecar does not record it."""
+    return "—" if value is None else f"{scale * float(value):{spec}}{suffix}"
+
+
 def finetune_table(run_dir: str | os.PathLike) -> pd.DataFrame:
     """One row per fine-tuned classifier of a run: mode, the hyperparameters it was trained with, the result.
 
@@ -42,18 +47,18 @@ def finetune_table(run_dir: str | os.PathLike) -> pd.DataFrame:
         if "finetune" in extra:
             ft, hist = extra["finetune"], extra.get("history") or [{}]
             rows.append({"run": name.removeprefix("finetuned_"), "mode": "E2E", "optimizer": ft.get("optimizer"),
-                         "lr": f"{ft.get('lr', float('nan')):.2g}", "epochs": ft.get("epochs"),
+                         "lr": _fmt(ft.get("lr"), ".2g"), "epochs": ft.get("epochs"),
                          "batch": ft.get("batch_size"), "weight decay": ft.get("weight_decay"),
-                         "regularizer": "—", "shots": "all", "last loss / held-out acc.":
-                             f"loss {hist[-1].get('loss', float('nan')):.3f}"})
+                         "regularizer": "—", "shots": "all",
+                         "last loss / held-out acc.": "loss " + _fmt(hist[-1].get("loss"), ".3f")})
         elif "lc" in extra:
             lc = extra["lc"]
             hp = lc.get("hparams", {})
             rows.append({"run": name.removeprefix("finetuned_"), "mode": "LC", "optimizer": "(LC search)",
-                         "lr": f"{hp.get('lr', float('nan')):.2g}", "epochs": hp.get("epochs"),
-                         "batch": hp.get("batch_size"), "weight decay": f"{hp.get('weight_decay', 0):.2g}",
+                         "lr": _fmt(hp.get("lr"), ".2g"), "epochs": hp.get("epochs"),
+                         "batch": hp.get("batch_size"), "weight decay": _fmt(hp.get("weight_decay"), ".2g"),
                          "regularizer": lc.get("regularizer"), "shots": lc.get("shots") or "all",
-                         "last loss / held-out acc.": f"held-out {100 * lc.get('heldout_acc', float('nan')):.1f}%"})
+                         "last loss / held-out acc.": "held-out " + _fmt(lc.get("heldout_acc"), ".1f", 100, "%")})
     return pd.DataFrame(rows).set_index("run") if rows else pd.DataFrame()
 
 

@@ -62,3 +62,13 @@ def test_deferred_labels_of_nearby_points_do_not_overlap():
     assert len(ax.texts) == 3
     assert legibility_problems(fig) == []
     plt.close(fig)
+
+
+def test_fig1_draws_points_at_100_percent():
+    """A fine-tuned model with every image right: its interval touches 100%, its point sits at the plot edge."""
+    rows = S.core_rows()
+    for r in rows:
+        if r["method"] == "finetuned" or (r["method"] == "wiseft" and r["alpha"] >= 0.9):
+            r["value"] = 1.0
+    fig = get_figure("fig1").draw(S.frame(rows))
+    plt.close(fig)

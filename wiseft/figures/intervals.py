@@ -55,14 +55,18 @@ def point_intervals(rows: pd.DataFrame, column: str, attrs: Mapping) -> tuple[np
     return np.asarray(low, dtype=float), np.asarray(high, dtype=float)
 
 
-def draw_errorbars(ax: Axes, x: np.ndarray, y: np.ndarray, ci: tuple[np.ndarray, ...] | None, color: str) -> None:
-    """Horizontal and vertical 95% bars through points (``ci = (x_low, x_high, y_low, y_high)``)."""
+def draw_errorbars(ax: Axes, x: np.ndarray, y: np.ndarray, ci: tuple[np.ndarray, ...] | None, color: str,
+                   scale: float = 1.0) -> None:
+    """Horizontal and vertical 95% bars through points (``ci = (x_low, x_high, y_low, y_high)``, fractions).
+
+    ``scale`` multiplies everything (100 for axes in percent). Unknown bounds (NaN) draw no bar.
+    """
     if ci is None or all(np.isnan(c).all() for c in ci):
         return
     xl, xh, yl, yh = (plottable(np.where(np.isnan(c), v, c)) for c, v in zip(ci, (x, x, y, y)))
-    ax.errorbar(x, y, xerr=[np.maximum(x - xl, 0), np.maximum(xh - x, 0)],
-                yerr=[np.maximum(y - yl, 0), np.maximum(yh - y, 0)], fmt="none", ecolor=color, elinewidth=0.9,
-                capsize=2, alpha=0.8, zorder=3.5)
+    ax.errorbar(scale * x, scale * y, xerr=[scale * np.maximum(x - xl, 0), scale * np.maximum(xh - x, 0)],
+                yerr=[scale * np.maximum(y - yl, 0), scale * np.maximum(yh - y, 0)], fmt="none", ecolor=color,
+                elinewidth=0.9, capsize=2, alpha=0.8, zorder=3.5)
 
 
 def no_line_note(n_models: int) -> str:

@@ -20,6 +20,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from . import data as D
+from .intervals import draw_errorbars
 from .layout import finalize
 from .scatter import (Series, _fits, _gain_text, avg_label, axis_label, baseline_model_points, core_series,
                       draw_panel, figure_legend, load_baseline_models)
@@ -90,11 +91,7 @@ def _zoom(ax, series: list[Series], main_ax) -> None:
         else:
             ax.scatter(100 * s.x, 100 * s.y, s=s.size, color=s.color, marker=s.marker, edgecolor="black",
                        linewidth=0.5, label=s.label, zorder=4)
-            if s.ci is not None and not np.isnan(s.ci[0]).all():
-                xl, xh, yl, yh = (100 * c for c in s.ci)
-                ax.errorbar(100 * s.x, 100 * s.y, xerr=[100 * s.x - xl, xh - 100 * s.x],
-                            yerr=[100 * s.y - yl, yh - 100 * s.y], fmt="none", ecolor=s.color, elinewidth=0.9,
-                            capsize=2, zorder=3.5)
+            draw_errorbars(ax, s.x, s.y, s.ci, s.color, scale=100)
     pad_x = max(np.ptp(xs) * 0.15, 0.003)
     pad_y = max(np.ptp(ys) * 0.15, 0.003)
     box = (xs.min() - pad_x, xs.max() + pad_x, ys.min() - pad_y, ys.max() + pad_y)
