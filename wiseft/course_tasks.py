@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -18,6 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .course_checks import CourseError, as_sweep, report_lines
+
+log = logging.getLogger(__name__)
 
 __all__ = ["losing_shifts", "plot_sweep", "Task3Check", "check_task3", "AlphaChoiceCheck", "check_alpha_choice"]
 
@@ -29,7 +32,8 @@ def losing_shifts(results: pd.DataFrame, n: int = 2, mode: str = "e2e",
                   prefer: Sequence[str] = PREFERRED_SHIFTS) -> list[str]:
     """Up to ``n`` shifts on which the fine-tuned model (``mode``) scores below the zero-shot model.
 
-    ``prefer`` ones come first when they lose; then the others, largest loss first.
+    ``prefer`` ones come first when they lose; then the others, largest loss first. When no shift loses, the
+    profile's first ``n`` shifts (with a warning); a profile without shifts gives an empty list.
 
     Raises:
         CourseError: when the run has no zero-shot or fine-tuned results yet.
@@ -42,6 +46,9 @@ def losing_shifts(results: pd.DataFrame, n: int = 2, mode: str = "e2e",
         raise CourseError(f"the run has no zero-shot and fine-tuned ({mode}) results yet; run notebooks 01 to 04")
     losses = {s: float(ft[s] - zs[s]) for s in st.attrs["shifts"] if ft[s] < zs[s]}
     order = [s for s in prefer if s in losses] + sorted((s for s in losses if s not in prefer), key=losses.get)
+    if not order:
+        log.warning("no shift loses under fine-tuning in this run; using the profile's first %d shift(s)", n)
+        order = list(st.attrs["shifts"])
     return order[:n]
 
 
@@ -105,7 +112,8 @@ def check_task3(student: Any, *, best_alpha_reference: float, best_alpha_shifts:
     Args:
         student: the sweep of Task 2 (``{alpha: {dataset: accuracy}}`` or a frame).
         best_alpha_reference: the α with the highest reference accuracy.
-        best_alpha_shifts: the α with the highest *average* accuracy over ``shifts``.
+        best_alpha_shifts: the α with the highest *average* accuracy over ``shifts`` (not checked when the
+            profile has no shifts).
         above_line: the datasets on which θ at α = 0.5 scores above (acc(θ_0) + acc(θ_1)) / 2.
         tol: accuracies within ``tol`` of the best count as tied.
     """
@@ -121,9 +129,8 @@ def check_task3(student: Any, *, best_alpha_reference: float, best_alpha_shifts:
     if round(float(best_alpha_reference), 4) not in {round(a, 4) for a in ref_best}:
         messages.append(f"best α on {display_name(reference_set)}: you said {best_alpha_reference:g}, your sweep peaks "
                         f"at α = {', '.join(f'{a:g}' for a in sorted(ref_best))}.")
-    avg = w[list(shifts)].mean(axis=1)
-    shift_best = _best(avg, tol)
-    if round(float(best_alpha_shifts), 4) not in {round(a, 4) for a in shift_best}:
+    shift_best = _best(w[list(shifts)].mean(axis=1), tol) if shifts else set()
+    if shifts and round(float(best_alpha_shifts), 4) not in {round(a, 4) for a in shift_best}:
         messages.append(f"best α under shift: you said {best_alpha_shifts:g}, the average over the shifts peaks at "
                         f"α = {', '.join(f'{a:g}' for a in sorted(shift_best))}.")
         singles = {s: _best(w[s], tol) for s in shifts}

@@ -115,3 +115,9 @@ def test_losing_shifts_and_the_plot_in_percent():
 def test_a_state_dict_at_one_alpha_still_works(fn):
     check = check_interpolation(fn(THETA_0, THETA_1, 0.25), THETA_0, THETA_1, 0.25)
     assert check.ok == (fn is right)
+
+
+def test_losing_shifts_falls_back_to_the_profiles_shifts_when_none_lose():
+    rows = [r for r in S.core_rows([S.REF, "imagenet-v2"]) if r["model"] == "ViT-B-16"]  # fine-tuning helps on V2
+    assert losing_shifts(S.frame(rows)) == ["imagenet-v2"]
+    assert losing_shifts(S.frame([r for r in rows if r["dataset"] == S.REF])) == []

@@ -387,11 +387,12 @@ Store the results as `student[alpha][dataset name] = accuracy`."""),
 ## Task 3 · Read the curve
 
 Fill in from **your** sweep: the α with the highest reference accuracy, the α with the highest *average* accuracy
-over the two shifts, and the datasets on which θ at α = 0.5 scores above the straight line between the endpoints'
-accuracies, (acc(θ₀) + acc(θ₁)) / 2. The check compares your answers with your own numbers."""),
+over the two shifts (the reference's, for a profile without shifts), and the datasets on which θ at α = 0.5 scores
+above the straight line between the endpoints' accuracies, (acc(θ₀) + acc(θ₁)) / 2. The check compares your answers
+with your own numbers."""),
     ("code", "### BEGIN SOLUTION\ncurves = pd.DataFrame(student).T\n"
              "best_alpha_reference = float(curves[reference_set].idxmax())\n"
-             "best_alpha_shifts = float(curves[shifts].mean(axis=1).idxmax())\n"
+             "best_alpha_shifts = float(curves[shifts or [reference_set]].mean(axis=1).idxmax())\n"
              "above_line = [d for d in curves.columns\n"
              "              if curves.loc[0.5, d] > (curves.loc[0.0, d] + curves.loc[1.0, d]) / 2]"
              "\n### END SOLUTION"),
