@@ -6,6 +6,7 @@ alphabetically (files and folders together), which already puts 01–05 first, b
 of `wiseft/pipeline/steps.yaml`, then the course.
 """
 
+import os
 from pathlib import Path
 
 import nbval.kernel
@@ -18,6 +19,9 @@ HERE = Path(__file__).resolve().parent
 # nbval's kernels get per-kernel CurveZMQ keys like the pipeline's (wiseft.pipeline.kernels): no plain-text
 # sockets, and no "running over TCP without encryption" warning at every kernel start.
 nbval.kernel.KernelManager = EncryptedKernelManager
+
+# A batch execution: the α explorer of fig1 prints one line instead of a widget, so outputs stay deterministic.
+os.environ["WISEFT_BATCH"] = "1"
 
 # The students' copy of the assignment raises NotImplementedError where they write code: not run by nbval.
 collect_ignore = [COURSE_STUDENT]

@@ -60,6 +60,10 @@ def test_code_cells_are_short_and_define_nothing(rel):
         tree = ast.parse(cell.source)
         defined = [type(n).__name__ for n in ast.walk(tree)
                    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda))]
+        # the course's students write one function where the solution region is (Task 1's interpolate)
+        marked = "### BEGIN SOLUTION" in cell.source or "# YOUR CODE HERE" in cell.source
+        if rel.startswith("course/") and marked:
+            defined = [d for d in defined if d != "FunctionDef"]
         assert not defined, f"{rel}, code cell {i + 1}: {defined} (notebooks call wiseft, they define nothing)"
 
 

@@ -121,24 +121,41 @@ def test_subsampled_reference_mapping():
 
 
 # ----------------------------------------------------------------------------------------------- Fig. 1
-def test_fig1_series_axes_and_fit(drawn):
-    fig = drawn("fig1")
+_ER_LINE = "effective-robustness fit (zero-shot models) (95% band)"
+
+
+def test_fig1_series_axes_and_fit(df):
+    third = [S._row("zeroshot", None, None, d, S.ACC[d][0] - 0.05 + (0.01 if d == S.REF else 0.0), model="RN101")
+             for d in [S.REF, *S.SHIFTS]]
+    fig = get_figure("fig1").draw(pd.concat([df, S.frame(third)], ignore_index=True))
     ax = fig.axes[0]
     assert ax.get_xscale() == "logit" and ax.get_yscale() == "logit"
     assert all(t.get_text().endswith("%") for t in ax.get_xticklabels() if t.get_text())
     assert {"zero-shot", "fine-tuned (E2E)", "fine-tuned (LC)", "WiSE-FT (E2E)", "WiSE-FT (LC)", "α = 0.5", "y = x",
-            "linear fit (zero-shot models)"} <= _labels(ax)
-    # The fit passes through the two zero-shot models (ViT-B-16 and RN50) in logit space.
-    line = next(l for l in ax.get_lines() if l.get_label() == "linear fit (zero-shot models)")
+            _ER_LINE} <= _labels(ax)
+    # The line is the least-squares fit through the three zero-shot models (ViT-B-16, RN50, RN101) in logit space.
+    line = next(l for l in ax.get_lines() if l.get_label() == _ER_LINE)
     x, y = line.get_xdata(), line.get_ydata()
-    ref_avg = lambda off: (S.ACC["imagenet"][0] - off, np.mean([S.ACC[d][0] - off for d in S.SHIFTS]))  # noqa: E731
-    (x1, y1), (x2, y2) = ref_avg(0.0), ref_avg(0.1)
-    slope = (logit(y1) - logit(y2)) / (logit(x1) - logit(x2))
-    assert np.allclose(logit(y), logit(y1) + slope * (logit(x) - logit(x1)), atol=1e-6)
+    pts = [(S.ACC["imagenet"][0] - off + bump, np.mean([S.ACC[d][0] - off for d in S.SHIFTS]))
+           for off, bump in ((0.0, 0.0), (0.1, 0.0), (0.05, 0.01))]
+    slope, intercept = np.polyfit(logit([p[0] for p in pts]), logit([p[1] for p in pts]), 1)
+    assert np.allclose(logit(y), slope * logit(x) + intercept, atol=1e-6)
+    assert ax.collections and any(c.get_alpha() == pytest.approx(0.15) for c in ax.collections)  # the 95% band
     # The WiSE-FT E2E curve has the 21 α values; its α = 0.5 point is marked.
     curve = next(l for l in ax.get_lines() if l.get_label() == "WiSE-FT (E2E)")
     assert len(curve.get_xdata()) == 21
     assert len(fig.axes) == 2  # with the zoom panel
+    plt.close(fig)
+
+
+def test_fig1_points_carry_95_percent_intervals(drawn):
+    ax = drawn("fig1").axes[0]
+    bars = [c for c in ax.containers if c.__class__.__name__ == "ErrorbarContainer"]
+    assert bars, "no error bars on the zero-shot and fine-tuned points"
+    # n = 1000 at ~68%: the exact interval is about ±3 pp wide on the reference axis.
+    segs = bars[0].lines[2][0].get_segments()
+    width = segs[0][1][0] - segs[0][0][0]
+    assert 0.04 < width < 0.08
 
 
 def test_fit_lines_come_from_wiseft_robustness(monkeypatch):
@@ -176,12 +193,13 @@ def test_fig1_single_zero_shot_model_draws_no_fit_and_baseline_csv_adds_groups(t
                              top1=100 * (0.7 + off) if d == S.REF else 100 * (0.4 + off)))
     pd.DataFrame(recs).to_csv(csv, index=False)
     fig = get_figure("fig1").draw(S.frame(rows), zoom=False)
-    assert "linear fit (zero-shot models)" not in _labels(fig.axes[0])
+    assert _ER_LINE not in _labels(fig.axes[0])
+    assert any("no effective-robustness line: 1 zero-shot model" in t.get_text() for t in fig.axes[0].texts)
     plt.close(fig)
     fig = get_figure("fig1").draw(S.frame(rows), baseline_models=str(csv), zoom=False)
     labels = _labels(fig.axes[0])
     plt.close(fig)
-    assert {"standard ImageNet models", "linear fit (standard ImageNet models)"} <= labels
+    assert {"standard ImageNet models", "linear fit (standard ImageNet models) (95% band)"} <= labels
 
 
 # ------------------------------------------------------------------------------------------ Figs. 6, 7
@@ -263,8 +281,8 @@ def test_video_sets_feed_fig9_and_table6_but_not_the_shift_average():
     fig = get_figure("fig9").draw(df)
     axes = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
     assert [ax.get_title() for ax in axes] == ["ImageNet-Vid-Robust", "YTBB-Robust"]
-    assert all(ax.get_xlabel() == "ImageNet (class-subsampled) (accuracy)" for ax in axes)
-    assert [ax.get_ylabel() for ax in axes] == ["ImageNet-Vid-Robust (pm-0 accuracy)", "YTBB-Robust (pm-0 accuracy)"]
+    assert all(ax.get_xlabel() == "ImageNet (class-subsampled) accuracy (%)" for ax in axes)
+    assert [ax.get_ylabel() for ax in axes] == ["ImageNet-Vid-Robust pm-0 accuracy (%)", "YTBB-Robust pm-0 accuracy (%)"]
     plt.close(fig)
     t6 = T.table6(df)
     assert list(t6["dataset"]) == ["imagenet-sub-vid-robust", "imagenet-vid-robust", "imagenet-sub-ytbb-robust",
@@ -380,3 +398,18 @@ def test_perfect_accuracies_are_drawn_inside_logit_axes():
     offsets = [c.get_offsets() for c in ax.collections if c.get_label() == "fine-tuned (E2E)"]
     assert offsets and offsets[0][0][0] == pytest.approx(1 - PLOT_EDGE)
     plt.close(fig)
+
+
+def test_fig1_draws_the_papers_own_points_beside_the_runs(df):
+    fig = get_figure("fig1").draw(df, paper_table="table5_vitb16", zoom=False)
+    labels = _labels(fig.axes[0])
+    plt.close(fig)
+    assert {"paper: zero-shot", "paper: fine-tuned (E2E)", "paper: WiSE-FT (E2E)"} <= labels
+    from wiseft.figures.overview import paper_series
+
+    zs = next(s for s in paper_series("table5_vitb16", "imagenet", D.AVG_SHIFTS) if s.label == "paper: zero-shot")
+    paper = __import__("wiseft.figures.paper", fromlist=["x"]).load_paper_numbers("table5_vitb16")
+    # Table 5 is a sweep: its zero-shot model is the E2E row at α = 0.
+    at0 = paper[(paper["mode"] == "e2e") & np.isclose(paper["alpha"], 0.0) & (paper["dataset"] == "imagenet")]
+    want = at0["value"].iloc[0] / 100
+    assert zs.x[0] == pytest.approx(want)

@@ -27,12 +27,13 @@ from matplotlib.figure import Figure
 from ..errors import WiseftError
 from ..io import atomic_path, atomic_write_text, safe_name
 from ..results import load_results
-from . import baselines, curves, scatter, tables
+from . import baselines, curves, diversity, overview, scatter, tables
+from .explorer import alpha_explorer
 
 log = logging.getLogger(__name__)
 
 __all__ = ["FigureSpec", "list_figures", "get_figure", "save_figure", "save_table", "load_run_results",
-           "load_analyses"]
+           "load_analyses", "alpha_explorer"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +65,11 @@ class FigureSpec:
 
 _SPECS = [
     FigureSpec("fig1", "Fig. 1", "Reference vs. average shift accuracy: zero-shot, fine-tuned, WiSE-FT", "figure",
-               scatter.fig1, scatter.requires_scatter),
+               overview.fig1, scatter.requires_scatter),
     FigureSpec("fig3", "Fig. 3", "Fine-tuning variants (learning rate, epochs) and their WiSE-FT curves", "figure",
                baselines.fig3, baselines.requires_fig3),
     FigureSpec("fig5", "Fig. 5", "Diversity between the zero-shot and fine-tuned models, per dataset", "figure",
-               baselines.fig5, baselines.requires_fig5, source="analyses", step="baselines"),
+               diversity.fig5, diversity.requires_fig5, source="analyses", step="baselines"),
     FigureSpec("fig6", "Fig. 6", "Accuracy vs. α per dataset, with the line between the endpoints", "figure",
                curves.fig6, curves.requires_fig6),
     FigureSpec("fig7", "Fig. 7", "Each shift vs. the (class-subsampled) reference", "figure",
@@ -165,6 +166,6 @@ def load_run_results(run_dir: str | os.PathLike, members: Sequence[str] = ()) ->
 
 
 def load_analyses(run_dir: str | os.PathLike) -> pd.DataFrame | None:
-    """``<run_dir>/analyses.csv`` (the diversity analyses, see :func:`wiseft.figures.baselines.fig5`) or None."""
+    """``<run_dir>/analyses.csv`` (the diversity analyses, see :func:`wiseft.figures.diversity.fig5`) or None."""
     path = Path(run_dir) / "analyses.csv"
     return pd.read_csv(path) if path.is_file() else None

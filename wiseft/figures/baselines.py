@@ -16,12 +16,13 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 
 from . import data as D
-from .scatter import Series, core_series, draw_panel, figure_legend, requires_scatter
-from .style import COLORS, paper_style
+from .diversity import ANALYSIS_MEASURES, fig5, requires_fig5
+from .layout import finalize
+from .scatter import Series, avg_label, axis_label, core_series, draw_panel, figure_legend, requires_scatter
+from .style import paper_style, series_look
 
 __all__ = ["BASELINE_METHODS", "fig3", "fig5", "fig11", "fig12", "fig13", "baseline_series", "requires_baselines",
            "requires_fig3", "requires_fig5", "ANALYSIS_MEASURES"]
@@ -38,35 +39,41 @@ BASELINE_METHODS = {
     "ema_biased": ("e2e", "decay", "EMA biased toward the zero-shot weights"),
 }
 _FIG13_METHODS = ("random_interp", "ose_prob", "distill", "lc_l2sp", "l2sp", "lpft")
-_GREEK = {"alpha": "α", "lambda": "λ", "decay": "β"}
+#: How each method's knob is written beside its points ("α" of distillation is its loss weight, not WiSE-FT's α).
+_KNOB_LABEL = {"distill": "distill. weight ", "l2sp": "λ=", "lc_l2sp": "λ=", "ema": "β=", "ema_biased": "β="}
+_LINESTYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)), (0, (8, 2)))
 
 
 def _fmt(v) -> str:
     return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
 
 
-def baseline_series(st: pd.DataFrame, method: str, ref: str, y: str, color: str = COLORS["baseline"]) -> list[Series]:
-    """The rows of one baseline as points labelled by their knob, or a curve when swept over α."""
+def baseline_series(st: pd.DataFrame, method: str, ref: str, y: str, look: int | None = None) -> list[Series]:
+    """The rows of one baseline as points labelled by their knob, or a curve when swept over α.
+
+    Args:
+        look: index into :func:`wiseft.figures.style.series_look` (default: the method's place in
+            :data:`BASELINE_METHODS`), so that every baseline has its own colour and marker.
+    """
     mode, knob, label = BASELINE_METHODS[method]
+    index = list(BASELINE_METHODS).index(method) if look is None else look
+    color, marker = series_look(index)
     rows = st[st["method"] == method]
     rows = rows[rows["mode"].isin([mode, ""])] if (rows["mode"] == mode).any() else rows
     if rows.empty:
         return []
-    out: list[Series] = []
     if knob is None and rows["alpha"].nunique() >= 2:
         curve = rows.sort_values("alpha")
-        out.append(Series(label, curve[ref].to_numpy(float), curve[y].to_numpy(float), color, curve=True,
-                          alpha_values=curve["alpha"].to_numpy(float), linestyle="--"))
-        return out
+        return [Series(label, curve[ref].to_numpy(float), curve[y].to_numpy(float), color, curve=True,
+                       alpha_values=curve["alpha"].to_numpy(float), linestyle=_LINESTYLES[index % len(_LINESTYLES)])]
     col = f"extra_{knob}" if knob else None
     if col and col in rows.columns:
         rows = rows.sort_values(col)
-        notes = [f"{_GREEK.get(knob, knob)}={_fmt(v)}" for v in rows[col]]
+        notes = [f"{_KNOB_LABEL.get(method, knob + '=')}{_fmt(v)}" for v in rows[col]]
     else:
         notes = [] if len(rows) == 1 else [_fmt(a) for a in rows["alpha"]]
-    out.append(Series(label, rows[ref].to_numpy(float), rows[y].to_numpy(float), color, marker="s", size=40,
-                      annotations=notes))
-    return out
+    return [Series(label, rows[ref].to_numpy(float), rows[y].to_numpy(float), color, marker=marker, size=42,
+                   annotations=notes)]
 
 
 def requires_baselines(methods: Sequence[str]):
@@ -91,42 +98,46 @@ def _baseline_figure(df: pd.DataFrame, methods: Sequence[str], title: str, ncols
     methods = [m for m in methods if (st["method"] == m).any()]
     ncols = max(1, min(ncols, len(methods)))
     nrows = math.ceil(len(methods) / ncols)
-    xlabel = f"{D.display_name(ref)} ({D.metric_name(st.attrs['metrics'][ref])})"
-    ylabel = f"Avg. over {len(st.attrs['shifts'])} distribution shifts"
+    xlabel, ylabel = axis_label(ref, st.attrs["metrics"][ref]), avg_label(st)
+    single = len(methods) == 1
     with paper_style():
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.2 * nrows), squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(7.5 if single else 4.8 * ncols, 4.6 if single else 4.3 * nrows),
+                                 squeeze=False)
         for ax, method in zip(axes.flat, methods):
             mode = BASELINE_METHODS[method][0]
             series = core_series(st, ref, D.AVG_SHIFTS, modes=(mode,), other_models=False)
             series += baseline_series(st, method, ref, D.AVG_SHIFTS)
             draw_panel(ax, series, xlabel, ylabel, diagonal=False, title=BASELINE_METHODS[method][2],
-                       legend=len(methods) == 1)
+                       legend=single)
         for ax in list(axes.flat)[len(methods):]:
             ax.set_visible(False)
-        fig.suptitle(title, y=1.0)
-        fig.tight_layout()
-        if len(methods) > 1:
+        fig.suptitle(f"{title} — {D.run_context(st)}", fontsize=10)
+        if single:
+            fig.tight_layout()
+        else:
             figure_legend(fig, axes)
+        finalize(fig)
     return fig
 
 
 def fig11(df: pd.DataFrame) -> Figure:
     """Paper Fig. 11: debiased EMA of the fine-tuning weights (one point per decay β) beside WiSE-FT (E2E)."""
-    return _baseline_figure(df, ["ema"], "Debiased EMA vs. WiSE-FT")
+    return _baseline_figure(df, ["ema"], "Fig. 11: debiased EMA vs. WiSE-FT")
 
 
 def fig12(df: pd.DataFrame) -> Figure:
     """Paper Fig. 12: EMA started at the zero-shot weights (one point per decay β) beside WiSE-FT (E2E)."""
-    return _baseline_figure(df, ["ema_biased"], "EMA biased toward the zero-shot weights vs. WiSE-FT")
+    return _baseline_figure(df, ["ema_biased"], "Fig. 12: EMA biased toward the zero-shot weights vs. WiSE-FT")
 
 
 def fig13(df: pd.DataFrame, *, methods: Sequence[str] = _FIG13_METHODS) -> Figure:
     """Paper Fig. 13: one panel per baseline beside the WiSE-FT curve of its mode.
 
-    LC panels: random interpolation, softmax-probability ensemble, distillation, regularise-to-zero-shot;
-    E2E panels (the appendix discusses them with Fig. 3c): L2-SP and LP-FT.
+    LC panels: random interpolation, softmax-probability ensemble, distillation (its points labelled by the
+    distillation loss weight, not WiSE-FT's α), regularise-to-zero-shot; E2E panels (the appendix discusses them
+    with Fig. 3c): L2-SP and LP-FT. Each baseline has its own colour and marker.
     """
-    return _baseline_figure(df, methods, "Baselines vs. WiSE-FT")
+    return _baseline_figure(df, methods, "Fig. 13: baselines vs. WiSE-FT")
 
 
 # ---------------------------------------------------------------------------------------------- Fig. 3
@@ -140,119 +151,48 @@ def requires_fig3(df: pd.DataFrame) -> str | None:
     return None
 
 
+def _variant_name(knobs: dict) -> str:
+    parts = [f"{k} {_fmt(knobs[k])}" for k in ("lr", "epochs", "optimizer") if k in knobs]
+    return f"{knobs.get('name', '?')}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def fig3(df: pd.DataFrame) -> Figure:
     """Paper Fig. 3: fine-tuning hyperparameter variants and the WiSE-FT curve of each.
 
-    Left: the fine-tuned endpoint of every variant (learning rate, epochs …) beside the zero-shot model and the
-    default run's WiSE-FT curve. Right: each variant's own WiSE-FT curve, α = 0.5 marked.
+    Left: the fine-tuned endpoint of every variant (learning rate, epochs …) beside the zero-shot model, the
+    default fine-tuning run (the profile's ``finetune.e2e``) and its WiSE-FT curve. Right: each variant's own
+    WiSE-FT curve beside the default's, α = 0.5 ringed. Every variant has its own colour, marker and line style.
     """
     st = D.settings_table(df)
     ref = st.attrs["reference"]
     var = st[st["method"] == "variant"]
-    names = list(dict.fromkeys(json.loads(k).get("name", k) for k in var["knobs"]))
-    palette = dict(zip(names, sns.color_palette("crest", n_colors=max(len(names), 1))))
-    left = core_series(st, ref, D.AVG_SHIFTS, modes=("e2e",), other_models=False)
-    right = [s for s in left if not s.curve]
-    for name in names:
+    knobs = {json.loads(k).get("name", k): json.loads(k) for k in var["knobs"]}
+    names = list(knobs)
+    core = core_series(st, ref, D.AVG_SHIFTS, modes=("e2e",), other_models=False)
+    for s in core:
+        s.label = s.label.replace("(E2E)", "(E2E, default settings)")
+    left, right = list(core), list(core)
+    for i, name in enumerate(names):
+        color, marker = series_look(i)
         rows = var[var["knobs"].map(lambda k: json.loads(k).get("name", k)) == name]
         end = rows[rows["alpha"].isna() | np.isclose(rows["alpha"].fillna(-1), 1.0)]
         if len(end):
-            left.append(Series(f"fine-tuned: {name}", end[ref].to_numpy(float)[-1:],
-                               end[D.AVG_SHIFTS].to_numpy(float)[-1:], palette[name], marker="D", size=45,
-                               annotations=[name]))
+            left.append(Series(f"fine-tuned: {_variant_name(knobs[name])}", end[ref].to_numpy(float)[-1:],
+                               end[D.AVG_SHIFTS].to_numpy(float)[-1:], color, marker=marker, size=50))
         curve = rows.dropna(subset=["alpha"]).sort_values("alpha")
         if curve["alpha"].nunique() >= 2:
-            right.append(Series(f"WiSE-FT: {name}", curve[ref].to_numpy(float), curve[D.AVG_SHIFTS].to_numpy(float),
-                                palette[name], curve=True, alpha_values=curve["alpha"].to_numpy(float)))
-    xlabel = f"{D.display_name(ref)} ({D.metric_name(st.attrs['metrics'][ref])})"
-    ylabel = f"Avg. over {len(st.attrs['shifts'])} distribution shifts"
+            right.append(Series(f"WiSE-FT: {_variant_name(knobs[name])}", curve[ref].to_numpy(float),
+                                curve[D.AVG_SHIFTS].to_numpy(float), color, curve=True,
+                                alpha_values=curve["alpha"].to_numpy(float),
+                                linestyle=_LINESTYLES[i % len(_LINESTYLES)]))
+    xlabel, ylabel = axis_label(ref, st.attrs["metrics"][ref]), avg_label(st)
     with paper_style():
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
-        draw_panel(axes[0], left, xlabel, ylabel, diagonal=False, title="Fine-tuning variants")
-        draw_panel(axes[1], right, xlabel, ylabel, diagonal=False, title="WiSE-FT of each variant")
-        fig.tight_layout()
-    return fig
-
-
-# ---------------------------------------------------------------------------------------------- Fig. 5
-#: Measures Fig. 5 knows, by panel.
-ANALYSIS_MEASURES = {
-    "Diversity between zero-shot and fine-tuned": ("prediction_diversity", "kappa_complement", "cka_complement"),
-    "Mean KL divergence": ("kl_divergence",),
-    "Who decides at α = 0.5": ("zs_overrides", "zs_overridden"),
-    "Confidence gap δ_zs − δ_ft": ("confidence_gap_diff",),
-}
-
-
-def _analyses(frame: pd.DataFrame) -> pd.DataFrame:
-    a = frame.copy()
-    if "comparison" not in a.columns:
-        a["comparison"] = "zeroshot_vs_finetuned"
-    a["comparison"] = a["comparison"].fillna("zeroshot_vs_finetuned")
-    a["value"] = pd.to_numeric(a["value"], errors="coerce")
-    gaps = a[a["measure"].isin(["confidence_gap_zs", "confidence_gap_ft"])]
-    if not (a["measure"] == "confidence_gap_diff").any() and not gaps.empty:
-        wide = gaps.pivot_table(index=["dataset", "comparison"], columns="measure", values="value", aggfunc="last")
-        if {"confidence_gap_zs", "confidence_gap_ft"} <= set(wide.columns):
-            diff = (wide["confidence_gap_zs"] - wide["confidence_gap_ft"]).rename("value").reset_index()
-            diff["measure"] = "confidence_gap_diff"
-            a = pd.concat([a, diff], ignore_index=True)
-    return a
-
-
-def requires_fig5(analyses: pd.DataFrame | None) -> str | None:
-    """Fig. 5 needs an analyses frame (see :func:`fig5`) with at least one known measure."""
-    if analyses is None or analyses.empty:
-        return "no diversity analyses (analyses.csv); set baselines.analyses: true and run the baselines step"
-    missing = {"dataset", "measure", "value"} - set(analyses.columns)
-    if missing:
-        return f"the analyses table lacks the columns {sorted(missing)} (expected dataset, measure, value)"
-    known = {m for ms in ANALYSIS_MEASURES.values() for m in ms} | {"confidence_gap_zs", "confidence_gap_ft"}
-    if not set(analyses["measure"]) & known:
-        return f"the analyses table has none of the measures Fig. 5 draws ({', '.join(sorted(known))})"
-    return None
-
-
-def fig5(analyses: pd.DataFrame) -> Figure:
-    """Paper Fig. 5 (and Figs. 27–30 for one model): why WiSE-FT works, per dataset.
-
-    Args:
-        analyses: a tidy frame, one row per number, columns:
-
-            - ``dataset``: registry name (``imagenet``, ``imagenet-a`` …);
-            - ``measure``: ``prediction_diversity``, ``kappa_complement``, ``cka_complement`` (fractions),
-              ``kl_divergence`` (nats), ``zs_overrides`` / ``zs_overridden`` (fractions of examples where, at
-              α = 0.5, the zero-shot model's prediction wins against / loses to the fine-tuned one),
-              ``confidence_gap_zs`` / ``confidence_gap_ft`` (mean top-1 minus top-2 logit of each model) or
-              directly ``confidence_gap_diff`` (zs minus ft);
-            - ``value``: the number;
-            - ``comparison`` (optional): ``zeroshot_vs_finetuned`` (default) or ``baseline`` (the paper's two
-              linear classifiers trained on random halves of the reference set).
-
-            The baselines step writes it as ``<run>/analyses.csv``.
-    """
-    a = _analyses(analyses)
-    panels = [(title, ms) for title, ms in ANALYSIS_MEASURES.items() if a["measure"].isin(ms).any()]
-    order = list(dict.fromkeys(a["dataset"]))
-    with paper_style():
-        ncols = min(2, len(panels))
-        nrows = math.ceil(len(panels) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(6.0 * ncols, 4.0 * nrows), squeeze=False)
-        for ax in list(axes.flat)[len(panels):]:
-            ax.set_visible(False)
-        for ax, (title, measures) in zip(axes.flat, panels):
-            part = a[a["measure"].isin(measures)].copy()
-            part["series"] = part["measure"].str.replace("_", " ")
-            if part["comparison"].nunique() > 1:
-                part["series"] = part["series"] + " (" + part["comparison"].str.replace("_", " ") + ")"
-            part["dataset"] = part["dataset"].map(D.display_name)
-            sns.barplot(data=part, x="dataset", y="value", hue="series", ax=ax,
-                        order=[D.display_name(o) for o in order if o in set(a.loc[a["measure"].isin(measures), "dataset"])],
-                        palette="Set2", errorbar=None)
-            ax.set_title(title)
-            ax.set_xlabel("")
-            ax.set_ylabel("value")
-            ax.tick_params(axis="x", rotation=35)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
+        fig, axes = plt.subplots(1, 2, figsize=(11, 5.0))
+        draw_panel(axes[0], left, xlabel, ylabel, diagonal=False, title="Fine-tuned endpoint of each variant",
+                   legend=False)
+        draw_panel(axes[1], right, xlabel, ylabel, diagonal=False, title="WiSE-FT curve of each variant",
+                   legend=False)
+        fig.suptitle(f"Fig. 3: fine-tuning hyperparameters — {D.run_context(st)}", fontsize=10)
+        figure_legend(fig, axes)
+        finalize(fig)
     return fig

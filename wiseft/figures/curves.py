@@ -12,7 +12,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from . import data as D
-from .style import COLORS, paper_style
+from .layout import finalize
+from .style import COLORS, legend_outside, paper_style
 
 __all__ = ["fig6", "fig16", "fig17", "requires_fig6", "requires_fig16", "requires_fig17", "FIG17_ALPHAS"]
 
@@ -34,12 +35,20 @@ def _alpha_panel(ax: Axes, curve: pd.DataFrame, column: str, metric: str, title:
         half = np.isclose(a, 0.5)
         if half.any():
             gain = v[half][0] - hi
-            ax.text(0.5, 0.04, f"α=0.5: {gain:+.1f} pp over fine-tuned", transform=ax.transAxes, ha="center",
+            ax.text(0.5, 0.04, f"α = 0.5: {gain:+.1f} pp over fine-tuned", transform=ax.transAxes, ha="center",
                     fontsize=8, bbox=dict(boxstyle="round", facecolor="white", alpha=0.8))
     ax.set_xlabel("α (mixing coefficient)")
     ax.set_ylabel(f"{D.metric_name(metric)} (%)")
     ax.set_title(title)
     ax.set_xlim(a.min() - 0.02, a.max() + 0.02)
+
+
+def _legend_below(fig: Figure, axes: np.ndarray) -> None:
+    """The first panel's legend, once, below the grid (clear of every panel's data and notes)."""
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0.07 if axes.shape[0] > 1 else 0.12, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
 
 
 def _grid(n: int, ncols: int = 3) -> tuple[Figure, np.ndarray]:
@@ -90,9 +99,10 @@ def fig6(df: pd.DataFrame, *, mode: str | None = None, datasets: Sequence[str] |
         for ax, ds in zip(axes.flat, datasets):
             _alpha_panel(ax, curve.dropna(subset=[ds]), ds, st.attrs["metrics"][ds], D.display_name(ds),
                          COLORS[f"wiseft_{mode}"])
-        axes.flat[0].legend(loc="lower center", fontsize=7)
-        fig.suptitle(f"Accuracy of the interpolated weights vs. α ({mode.upper()})", y=1.0)
-        fig.tight_layout()
+        fig.suptitle(f"Fig. 6: accuracy of the interpolated weights vs. α ({mode.upper()}) — {D.run_context(st)}",
+                     fontsize=10)
+        _legend_below(fig, axes)
+        finalize(fig)
     return fig
 
 
@@ -117,8 +127,11 @@ def fig16(df: pd.DataFrame) -> Figure:
         for ax, ref in zip(axes.flat, refs):
             _alpha_panel(ax, curve.dropna(subset=[ref]), ref, st.attrs["metrics"][ref], D.display_name(ref),
                          COLORS["wiseft_e2e"], annotate_gain=True)
-        axes.flat[0].legend(loc="lower right", fontsize=7)
-        fig.tight_layout()
+        model = D.main_model(st)
+        fig.suptitle("Fig. 16: accuracy vs. α on the transfer datasets (E2E)"
+                     + (f" — {D.model_label(model[0])}" if model else ""), fontsize=10)
+        _legend_below(fig, axes)
+        finalize(fig)
     return fig
 
 
@@ -195,8 +208,10 @@ def fig17(df: pd.DataFrame) -> Figure:
             ax.set_xticks(ticks, [str(t) for t in ticks])
             ax.minorticks_off()
             ax.set_xlabel("examples per class (k)")
-            ax.set_ylabel("gain (pp)")
+            ax.set_ylabel("gain in accuracy (percentage points)")
             ax.set_title(title)
-        axes[1].legend(fontsize=7)
+        fig.suptitle(f"Fig. 17: low-data regime — {D.run_context(D.settings_table(df))}", fontsize=10)
+        legend_outside(axes[1])
         fig.tight_layout()
+        finalize(fig)
     return fig

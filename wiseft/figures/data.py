@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from typing import Any, Mapping
+import re
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "model_label",
+    "data_label",
+    "run_context",
     "KNOBS",
     "AVG_SHIFTS",
     "AVG",
@@ -184,8 +188,11 @@ def settings_table(df: pd.DataFrame, metrics: Mapping[str, str] | None = None) -
     for knob in KNOBS:
         if len(wide) and any(knob in k for k in knob_dicts):
             wide[f"extra_{knob}"] = knob_dicts.map(lambda k, knob=knob: k.get(knob, np.nan))
+    sizes = {}
+    if "n" in d.columns:
+        sizes = pd.to_numeric(d["n"], errors="coerce").groupby(d["dataset"]).max().dropna().astype(int).to_dict()
     wide.attrs.update(reference=refs[0] if refs else None, references=refs, shifts=shifts,
-                      metrics={x: chosen[x] for x in datasets}, datasets=datasets)
+                      metrics={x: chosen[x] for x in datasets}, datasets=datasets, n=sizes)
     return wide
 
 
@@ -261,3 +268,25 @@ def optimal_alpha(curve: pd.DataFrame, column: str) -> tuple[float, float]:
         return math.nan, math.nan
     i = int(np.nanargmax(values))
     return float(curve["alpha"].iloc[i]), float(values[i])
+
+
+def model_label(model: str) -> str:
+    """The paper's spelling of an open_clip model name (``ViT-B-16`` → ``ViT-B/16``)."""
+    return re.sub(r"^ViT-([BLHg])-(\d+)", r"ViT-\1/\2", str(model))
+
+
+def data_label(datasets: Sequence[str], profile: str = "") -> str:
+    """What data a figure shows, in words: ``offline digits world (mini)`` or the reference's paper name."""
+    datasets = [d for d in datasets if d]
+    if datasets and all(str(d).startswith("world-") for d in datasets):
+        return "offline digits world" + (f" ({profile})" if profile else "")
+    return display_name(datasets[0]) if datasets else (profile or "")
+
+
+def run_context(st: pd.DataFrame) -> str:
+    """``<data>, <model>`` of a settings table, for figure titles (``ImageNet, ViT-B/16``)."""
+    model = main_model(st)
+    profiles = [p for p in dict.fromkeys(st["profile"]) if p] if "profile" in st.columns and len(st) else []
+    data = data_label(st.attrs.get("references") or st.attrs.get("datasets") or [],
+                      profiles[0] if len(profiles) == 1 else "")
+    return ", ".join(x for x in (data, model_label(model[0]) if model else "") if x)

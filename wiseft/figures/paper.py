@@ -23,7 +23,7 @@ from . import data as D
 from .tables import run_numbers
 
 __all__ = ["load_paper_numbers", "list_paper_tables", "paper_tables_for", "compare_with_paper",
-           "format_comparison"]
+           "comparison_table", "format_comparison"]
 
 #: A profile's ``figures.paper_table`` -> the stored tables it is compared with (sweep tables included).
 _SETTINGS = {
@@ -115,21 +115,37 @@ def compare_with_paper(df: pd.DataFrame, paper_table: str) -> pd.DataFrame:
     return merged[["table", "row", *_KEYS, "run", "paper", "diff"]].reset_index(drop=True)
 
 
+def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as a wide table: one row per row of the paper, one column per dataset, each cell
+    ``run / paper / Δ`` (percent, Δ in pp), in the paper's order."""
+    if comparison.empty:
+        return pd.DataFrame()
+    cells = comparison.assign(
+        cell=[f"{r.run:.1f} / {r.paper:.1f} / {r.diff:+.1f}" for r in comparison.itertuples()],
+        column=comparison["dataset"].map(D.display_name))
+    wide = cells.pivot_table(index="row", columns="column", values="cell", aggfunc="first", sort=False)
+    wide = wide.reindex(index=list(dict.fromkeys(cells["row"])), columns=list(dict.fromkeys(cells["column"])))
+    wide.index.name = "paper row"
+    wide.columns.name = None
+    return wide.fillna("")
+
+
 def format_comparison(comparison: pd.DataFrame, paper_table: str | None = None) -> str:
-    """A readable summary: one line per row of the paper, ``run (paper, ±diff)`` per column, and the extremes.
+    """A readable comparison: a Markdown table (rows of the paper × datasets, each cell ``run / paper / Δ``) and
+    a line with the mean and largest difference.
 
     Returns the text (notebooks print it); an empty comparison says why nothing matched.
     """
     if comparison.empty:
         return (f"No numbers of the run match the paper's {paper_table or 'table'}: the datasets, metrics, modes "
                 "or α values differ (the comparison needs the paper's setting and dataset names).")
-    lines = []
-    for (table, row), part in comparison.groupby(["table", "row"], sort=False):
-        cells = [f"{D.display_name(r.dataset)} {r.run:.1f} ({r.paper:.1f}, {r.diff:+.1f})" for r in part.itertuples()]
-        lines.append(f"{row}: " + "; ".join(cells))
+    wide = comparison_table(comparison)
+    header = ["paper row", *wide.columns]
+    lines = [f"Run vs. the paper ({paper_table or 'paper'}). Each cell: run / paper / Δ, in % and pp.", "",
+             "| " + " | ".join(header) + " |", "|" + "|".join(["---"] + [":---:"] * len(wide.columns)) + "|"]
+    lines += ["| " + " | ".join([str(row), *wide.loc[row].tolist()]) + " |" for row in wide.index]
     absdiff = comparison["diff"].abs()
     worst = comparison.loc[absdiff.idxmax()]
-    lines.append(f"{len(comparison)} numbers compared; mean |run − paper| = {absdiff.mean():.1f} pp, largest "
-                 f"{worst['diff']:+.1f} pp ({worst['row']}, {D.display_name(worst['dataset'])}).")
+    lines += ["", f"{len(comparison)} numbers compared, mean |run − paper| = {absdiff.mean():.1f} pp, largest "
+              f"{worst['diff']:+.1f} pp ({worst['row']}, {D.display_name(worst['dataset'])})."]
     return "\n".join(lines)
-

@@ -21,12 +21,16 @@ from matplotlib.figure import Figure
 
 from ..errors import WiseftError
 from . import data as D
-from .style import COLORS, MARKERS, alpha_marker_kw, draw_diagonal, draw_fit, logit_axes, paper_style, plottable
+from .intervals import draw_er_line, draw_errorbars, point_intervals
+from .layout import defer_label, finalize
+from .style import (COLORS, MARKERS, alpha_marker_kw, draw_diagonal, legend_outside, logit_axes, paper_style,
+                    plottable)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Series", "figure_legend", "load_baseline_models", "baseline_model_points", "draw_panel", "fig1", "fig7", "fig9",
-           "fig10", "requires_scatter", "requires_fig9", "requires_fig10", "FURTHER_SHIFTS", "further_shifts"]
+__all__ = ["Series", "figure_legend", "load_baseline_models", "baseline_model_points", "draw_panel", "fig7", "fig9",
+           "fig10", "core_series", "requires_scatter", "requires_fig9", "requires_fig10", "FURTHER_SHIFTS",
+           "further_shifts"]
 
 #: The shifts of the paper's Fig. 9 / Table 6 (video, CIFAR and WILDS).
 FURTHER_SHIFTS = ("imagenet-vid-robust", "ytbb-robust", "cifar10.1", "cifar10.2", "fmow-ood", "iwildcam-ood")
@@ -46,6 +50,8 @@ class Series:
     alpha_values: np.ndarray | None = None   # α of each point of a curve, to mark α = 0.5
     annotations: list[str] = field(default_factory=list)
     linestyle: str = "-"
+    ci: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None  # 95% (x_lo, x_hi, y_lo, y_hi)
+    hollow: bool = False                      # the paper's own numbers: drawn grey-edged, behind the run's
 
 
 # ------------------------------------------------------------------------------------ baseline models CSV
@@ -84,10 +90,18 @@ def baseline_model_points(models: pd.DataFrame | None, x_dataset: str, y_dataset
 
 
 # ------------------------------------------------------------------------------------------- collecting
+def _frame(rows: pd.DataFrame | pd.Series) -> pd.DataFrame:
+    return rows.to_frame().T if isinstance(rows, pd.Series) else rows
+
+
 def _xy(rows: pd.DataFrame | pd.Series, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
-    if isinstance(rows, pd.Series):
-        rows = rows.to_frame().T
+    rows = _frame(rows)
     return plottable(rows[x]), plottable(rows[y])  # 0% and 100% have no place on logit axes
+
+
+def _ci(rows: pd.DataFrame | pd.Series, x: str, y: str, attrs) -> tuple[np.ndarray, ...]:
+    rows = _frame(rows)
+    return (*point_intervals(rows, x, attrs), *point_intervals(rows, y, attrs))
 
 
 def core_series(st: pd.DataFrame, x: str, y: str, model=None, modes: Sequence[str] = ("e2e", "lc"),
@@ -100,19 +114,23 @@ def core_series(st: pd.DataFrame, x: str, y: str, model=None, modes: Sequence[st
     if other_models and len(zs_all) > 1:
         others = zs_all.drop(index=zs.name) if zs is not None and zs.name in zs_all.index else zs_all
         ox, oy = _xy(others, x, y)
-        out.append(Series("other zero-shot models", ox, oy, COLORS["zeroshot"], marker="s", size=22))
+        out.append(Series("other zero-shot models", ox, oy, COLORS["zeroshot"], marker="s", size=22,
+                          ci=_ci(others, x, y, st.attrs)))
     if zs is not None:
-        out.append(Series("zero-shot", *_xy(zs, x, y), COLORS["zeroshot"], marker=MARKERS["zeroshot"], size=160))
+        out.append(Series("zero-shot", *_xy(zs, x, y), COLORS["zeroshot"], marker=MARKERS["zeroshot"], size=160,
+                          ci=_ci(zs, x, y, st.attrs)))
     for mode in modes:
         ft = D.finetuned_point(st, mode, model)
         if ft is not None:
             out.append(Series(f"fine-tuned ({mode.upper()})", *_xy(ft, x, y), COLORS[f"finetuned_{mode}"],
-                              marker=MARKERS["finetuned"], size=55))
+                              marker=MARKERS["finetuned"] if mode == "e2e" else "d", size=55,
+                              ci=_ci(ft, x, y, st.attrs)))
         if curves:
             curve = D.sweep(st, mode, model=model)
             if curve["alpha"].nunique() >= 2:
                 out.append(Series(f"WiSE-FT ({mode.upper()})", *_xy(curve, x, y), COLORS[f"wiseft_{mode}"],
-                                  curve=True, alpha_values=curve["alpha"].to_numpy(dtype=float)))
+                                  curve=True, alpha_values=curve["alpha"].to_numpy(dtype=float),
+                                  linestyle="-" if mode == "e2e" else "-."))
     return out
 
 
@@ -129,39 +147,49 @@ def _zeroshot_fit_points(st: pd.DataFrame, x: str, y: str, models: pd.DataFrame)
 # ---------------------------------------------------------------------------------------------- drawing
 def draw_panel(ax: Axes, series: list[Series], xlabel: str, ylabel: str, *, fits: dict[str, tuple] | None = None,
                models: pd.DataFrame | None = None, diagonal: bool = True, title: str | None = None,
-               square: bool = False, legend: bool = True) -> None:
-    """Draw ``series`` on logit axes, then the fits (``label -> (xs, ys, color)``), user models and y = x."""
+               square: bool = False, legend: bool = True, show_notes: bool = True,
+               diagonal_share: float = 0.0) -> list[str]:
+    """Draw ``series`` on logit axes, then the fits (``label -> (xs, ys, color)``), user models and y = x.
+
+    Points get their 95% intervals; a fit the data cannot support leaves a note on the axes instead of a line.
+    Point labels are deferred to :func:`wiseft.figures.layout.finalize`, which places them clear of each other.
+    Returns the notes of fits that could not be drawn (also written on the axes unless ``show_notes`` is off).
+    """
     models = models if models is not None else pd.DataFrame(columns=["name", "group", "x", "y"])
     xs = np.concatenate([s.x for s in series] + [models["x"].to_numpy(dtype=float)]) if series else np.array([])
     ys = np.concatenate([s.y for s in series] + [models["y"].to_numpy(dtype=float)]) if series else np.array([])
-    logit_axes(ax, xs, ys, xlabel, ylabel, square=square)
-    for label, (fx, fy, color) in (fits or {}).items():
-        draw_fit(ax, fx, fy, label, color, linestyle="--")
+    logit_axes(ax, xs, ys, xlabel, ylabel, square=square, diagonal_share=diagonal_share if diagonal else 0.0)
+    notes = [n for n in (draw_er_line(ax, fx, fy, label, color) for label, (fx, fy, color) in (fits or {}).items())
+             if n]
     if diagonal:
         draw_diagonal(ax)
-    palette = plt.get_cmap("tab10")
     for i, (group, pts) in enumerate(models.groupby("group", sort=False)):
-        ax.scatter(pts["x"], pts["y"], s=14, color=palette(i % 10), alpha=0.7, marker="o", label=str(group),
-                   zorder=2)
+        ax.scatter(pts["x"], pts["y"], s=14, color=plt.get_cmap("tab10")(i % 10), alpha=0.7, marker="o",
+                   label=str(group), zorder=2)
     for s in series:
         if s.curve:
-            ax.plot(s.x, s.y, color=s.color, linestyle=s.linestyle, linewidth=2.0, marker=".", markersize=4,
-                    label=s.label, zorder=3)
-            if s.alpha_values is not None:
+            ax.plot(s.x, s.y, color=s.color, linestyle=s.linestyle, linewidth=1.4 if s.hollow else 2.0,
+                    marker=".", markersize=4, label=s.label, zorder=2.5 if s.hollow else 3)
+            if s.alpha_values is not None and not s.hollow:
                 half = np.isclose(s.alpha_values, 0.5)
                 if half.any():
                     ax.scatter(s.x[half], s.y[half], **alpha_marker_kw(s.color))
         else:
-            ax.scatter(s.x, s.y, s=s.size, color=s.color, marker=s.marker, edgecolor="black", linewidth=0.5,
-                       label=s.label, zorder=4)
+            draw_errorbars(ax, s.x, s.y, s.ci, s.color)
+            ax.scatter(s.x, s.y, s=s.size, color=s.color, marker=s.marker, edgecolor="black",
+                       linewidth=0.9 if s.hollow else 0.5, label=s.label, zorder=2.5 if s.hollow else 4)
         for text, px, py in zip(s.annotations, s.x, s.y):
-            ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 4), fontsize=7, color=s.color)
+            defer_label(ax, text, px, py, s.color)
     if any(s.curve and s.alpha_values is not None and np.isclose(s.alpha_values, 0.5).any() for s in series):
         ax.scatter([], [], label="α = 0.5", **alpha_marker_kw("black"))
+    if notes and show_notes:
+        ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, va="top", ha="left", fontsize=6.5,
+                color="#444444", bbox=dict(boxstyle="round", facecolor="white", edgecolor="#bbbbbb"))
     if title:
         ax.set_title(title)
     if legend:
-        ax.legend(loc="best", fontsize=7)
+        legend_outside(ax)
+    return notes
 
 
 def figure_legend(fig: Figure, axes) -> None:
@@ -171,29 +199,20 @@ def figure_legend(fig: Figure, axes) -> None:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)
     if handles:
-        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(len(handles), 5),
-                   fontsize=8, bbox_to_anchor=(0.5, -0.01), frameon=False)
-        fig.tight_layout(rect=(0, 0.04 + 0.03 * (len(handles) // 5), 1, 1))
+        ncol = min(len(handles), 4)
+        fig.tight_layout(rect=(0, 0.035 * math.ceil(len(handles) / ncol) + 0.02, 1, 1))
+        fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=ncol, fontsize=8,
+                   bbox_to_anchor=(0.5, 0.0), frameon=False)
 
 
 def _fits(st: pd.DataFrame, x: str, y: str, models: pd.DataFrame) -> dict[str, tuple]:
     fits: dict[str, tuple] = {}
     zx, zy = _zeroshot_fit_points(st, x, y, models)
-    if len(zx) >= 2:
-        fits["linear fit (zero-shot models)"] = (zx, zy, COLORS["zeroshot"])
+    fits["effective-robustness fit (zero-shot models)"] = (zx, zy, COLORS["zeroshot"])
     for group, pts in models.groupby("group", sort=False):
-        if "zero" not in str(group).lower() and len(pts) >= 2:
+        if "zero" not in str(group).lower() and len(pts) >= 3:
             fits[f"linear fit ({group})"] = (pts["x"].to_numpy(), pts["y"].to_numpy(), COLORS["standard"])
     return fits
-
-
-def _upper_part(s: Series, from_alpha: float = 0.25) -> Series:
-    """The part of a curve from ``from_alpha`` on (the paper's zoom), or the series itself."""
-    if not s.curve or s.alpha_values is None:
-        return s
-    keep = s.alpha_values >= from_alpha - 1e-9
-    return Series(s.label, s.x[keep], s.y[keep], s.color, curve=True, alpha_values=s.alpha_values[keep],
-                  linestyle=s.linestyle)
 
 
 def _gain_text(st: pd.DataFrame, x: str, y: str, mode: str, model=None) -> str | None:
@@ -247,45 +266,18 @@ def requires_fig10(df: pd.DataFrame) -> str | None:
 
 
 # -------------------------------------------------------------------------------------------- figures
-def fig1(df: pd.DataFrame, *, baseline_models: pd.DataFrame | str | Path | None = None, zoom: bool = True) -> Figure:
-    """Paper Fig. 1: reference accuracy vs. average accuracy over the shifts.
+def axis_label(dataset: str, metric: str) -> str:
+    """``ImageNet accuracy (%)``: the dataset's paper name, its metric and the unit."""
+    return f"{D.display_name(dataset)} {D.metric_name(metric)} (%)"
 
-    Zero-shot, fine-tuned (E2E and LC) and the WiSE-FT curves with α = 0.5 marked, on logit axes with percent
-    ticks; the effective-robustness line fitted in logit space to the zero-shot models (needs two or more:
-    several zero-shot models in the results or a ``zero-shot`` group in ``baseline_models``), one fit per other
-    group of ``baseline_models``, and y = x.
 
-    Args:
-        df: results rows.
-        baseline_models: a CSV path or frame with ``name, group, dataset, top1`` (profile key
-            ``figures.baseline_models``).
-        zoom: add a second panel zoomed on the fine-tuned end, as the paper's inset.
-    """
-    st = D.settings_table(df)
-    ref, shifts = st.attrs["reference"], st.attrs["shifts"]
-    if isinstance(baseline_models, (str, Path)):
-        baseline_models = load_baseline_models(baseline_models)
-    models = baseline_model_points(baseline_models, ref, shifts)
-    series = core_series(st, ref, D.AVG_SHIFTS)
-    with paper_style():
-        fig, axes = plt.subplots(1, 2 if zoom else 1, figsize=(11 if zoom else 6, 5), squeeze=False)
-        xlabel = f"{D.display_name(ref)} ({D.metric_name(st.attrs['metrics'][ref])})"
-        ylabel = f"Avg. over {len(shifts)} distribution shifts"
-        draw_panel(axes[0, 0], series, xlabel, ylabel, fits=_fits(st, ref, D.AVG_SHIFTS, models), models=models,
-                   title="Reference vs. distribution shifts")
-        if zoom:
-            near = [_upper_part(s) for s in series if s.curve or s.label.startswith("fine-tuned")]
-            draw_panel(axes[0, 1], near, xlabel, ylabel, diagonal=False, title="Zoom on the fine-tuned end")
-            notes = [t for t in (_gain_text(st, ref, D.AVG_SHIFTS, m) for m in D.modes_with_sweep(st)) if t]
-            if notes:
-                axes[0, 1].text(0.02, 0.98, "\n".join(notes), transform=axes[0, 1].transAxes, va="top", fontsize=7,
-                                bbox=dict(boxstyle="round", facecolor="white", alpha=0.8))
-        fig.tight_layout()
-    return fig
+def avg_label(st: pd.DataFrame) -> str:
+    """The y label of the average over the shifts."""
+    return f"Avg. accuracy over {len(st.attrs['shifts'])} distribution shifts (%)"
 
 
 def _shift_grid(df: pd.DataFrame, shifts: Sequence[str], *, annotate: bool, baseline_models=None,
-                ncols: int = 3) -> Figure:
+                ncols: int = 3, title: str = "") -> Figure:
     st = D.settings_table(df)
     ref = st.attrs["reference"]
     metrics = st.attrs["metrics"]
@@ -299,17 +291,19 @@ def _shift_grid(df: pd.DataFrame, shifts: Sequence[str], *, annotate: bool, base
             x = D.subsampled_reference(st.attrs["datasets"], ref, shift)
             series = core_series(st, x, shift)
             models = baseline_model_points(baseline_models, x, [shift])
-            draw_panel(ax, series, f"{D.display_name(x)} ({D.metric_name(metrics[x])})",
-                       f"{D.display_name(shift)} ({D.metric_name(metrics[shift])})",
-                       fits=_fits(st, x, shift, models), models=models, title=D.display_name(shift), legend=False)
+            fit_notes = draw_panel(ax, series, axis_label(x, metrics[x]), axis_label(shift, metrics[shift]),
+                                   fits=_fits(st, x, shift, models), models=models, title=D.display_name(shift),
+                                   legend=False, diagonal_share=0.3, show_notes=False)
             if annotate:
                 notes = [t for t in (_gain_text(st, x, shift, m) for m in D.modes_with_sweep(st)) if t]
-                ax.text(0.02, 0.98, "\n".join(notes), transform=ax.transAxes, va="top", fontsize=6.5,
+                ax.text(0.98, 0.02, "\n".join(notes), transform=ax.transAxes, va="bottom", ha="right", fontsize=6,
                         bbox=dict(boxstyle="round", facecolor="white", alpha=0.8))
         for ax in list(axes.flat)[len(shifts):]:
             ax.set_visible(False)
-        fig.tight_layout()
+        fig.suptitle(f"{title} — {D.run_context(st)}" + (f"\n({fit_notes[0]})" if shifts and fit_notes else ""),
+                     fontsize=10)
         figure_legend(fig, axes)
+        finalize(fig)
     return fig
 
 
@@ -320,7 +314,8 @@ def fig7(df: pd.DataFrame, *, baseline_models: pd.DataFrame | str | Path | None 
     class-subsampled reference (``imagenet-sub-r`` …) when the run evaluated it.
     """
     shifts = D.shift_datasets(df)
-    return _shift_grid(df, shifts, annotate=False, baseline_models=baseline_models)
+    return _shift_grid(df, shifts, annotate=False, baseline_models=baseline_models,
+                       title="Each distribution shift vs. the reference")
 
 
 def fig9(df: pd.DataFrame, *, datasets: Sequence[str] | None = None) -> Figure:
@@ -329,7 +324,7 @@ def fig9(df: pd.DataFrame, *, datasets: Sequence[str] | None = None) -> Figure:
     Each panel uses the datasets' own metrics (pm-0, worst-region accuracy, macro-F1) and is annotated with the
     gains of WiSE-FT at α = 0.5 over each fine-tuned model, as in the paper.
     """
-    return _shift_grid(df, list(datasets) if datasets else further_shifts(df), annotate=True)
+    return _shift_grid(df, list(datasets) if datasets else further_shifts(df), annotate=True, title="Further distribution shifts")
 
 
 def further_shifts(df: pd.DataFrame) -> list[str]:
@@ -353,11 +348,12 @@ def fig10(df: pd.DataFrame) -> Figure:
         curve = D.sweep(st, "e2e", label)
         if len(curve):
             series.append(Series(label_text, *_xy(curve, ref, D.AVG_SHIFTS), COLORS[label], curve=True,
-                                 alpha_values=curve["alpha"].to_numpy(dtype=float), linestyle="--"))
+                                 alpha_values=curve["alpha"].to_numpy(dtype=float),
+                                 linestyle={"ose": "--", "ose_prob": ":", "fisher": "-."}[label]))
     with paper_style():
-        fig, ax = plt.subplots(figsize=(6, 5))
-        draw_panel(ax, series, f"{D.display_name(ref)} ({D.metric_name(st.attrs['metrics'][ref])})",
-                   f"Avg. over {len(st.attrs['shifts'])} distribution shifts", diagonal=False,
-                   title="Weight-space vs. output-space ensembles (E2E)")
+        fig, ax = plt.subplots(figsize=(8, 5))
+        draw_panel(ax, series, axis_label(ref, st.attrs["metrics"][ref]), avg_label(st), diagonal=False,
+                   title=f"Weight-space vs. output-space ensembles (E2E)\n{D.run_context(st)}")
         fig.tight_layout()
+        finalize(fig)
     return fig

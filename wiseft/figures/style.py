@@ -18,7 +18,8 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 from ..errors import WiseftError
 from ..robustness import fit_logit_line, inv_logit, logit
 
-__all__ = ["COLORS", "MARKERS", "paper_style", "logit_axes", "draw_fit", "draw_diagonal", "alpha_marker_kw"]
+__all__ = ["COLORS", "MARKERS", "PALETTE", "MARKER_CYCLE", "series_look", "paper_style", "logit_axes", "draw_fit",
+           "draw_diagonal", "alpha_marker_kw", "legend_outside"]
 
 #: One colour per series kind, close to the paper's Fig. 1 (purple zero-shot, pink/orange WiSE-FT curves).
 COLORS = {
@@ -36,6 +37,26 @@ COLORS = {
     "linear": "#7f7f7f",
 }
 MARKERS = {"zeroshot": "*", "finetuned": "D", "alpha05": "o", "baseline": "s"}
+
+#: Colours for the other series of a figure (baselines, variants, measures), distinct from each other and from
+#: :data:`COLORS`' zero-shot purple and WiSE-FT pinks; paired with :data:`MARKER_CYCLE` so that two series never
+#: look alike even in greyscale.
+PALETTE = ("#1f78b4", "#33a02c", "#8c510a", "#17becf", "#000000", "#b8860b", "#7570b3", "#66a61e", "#a6761d",
+           "#525252", "#01665e", "#c51b7d")
+MARKER_CYCLE = ("s", "^", "v", "P", "X", "h", "<", ">", "p", "d", "8", "H")
+
+
+def series_look(i: int) -> tuple[str, str]:
+    """``(colour, marker)`` of the ``i``-th extra series of a figure; distinct for the first 144."""
+    return PALETTE[i % len(PALETTE)], MARKER_CYCLE[(i + i // len(PALETTE)) % len(MARKER_CYCLE)]
+
+
+def legend_outside(ax: Axes, **kw) -> None:
+    """The axes' legend to the right of the axes, clear of the data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                  fontsize=kw.pop("fontsize", 7), **kw)
 
 #: logit axes have no 0% or 100%: such accuracies (every test image right, or none) are drawn this far inside,
 #: i.e. at 99.95% and 0.05%, half an image of a 1000-image set (a continuity correction), not at 1e-6 from the
@@ -84,17 +105,28 @@ def _limits(values: Sequence[float], pad: float = 0.25) -> tuple[float, float]:
 
 
 def logit_axes(ax: Axes, xs: Sequence[float], ys: Sequence[float], xlabel: str, ylabel: str,
-               square: bool = False) -> None:
+               square: bool = False, diagonal_share: float = 0.0) -> None:
     """Logit-scale both axes around the data, with ticks labelled in percent (as in the paper).
 
     Args:
         xs, ys: every plotted value (fractions), used to choose the limits.
-        square: use the same limits on both axes (for panels that show y = x).
+        square: use the same limits on both axes.
+        diagonal_share: stretch the y range until y = x crosses at least this share of the x range (0.3: the
+            line is visible over a third of the panel even when every model lies far below it).
     """
     xlim, ylim = _limits(xs), _limits(ys)
     if square:
         lo, hi = min(xlim[0], ylim[0]), max(xlim[1], ylim[1])
         xlim = ylim = (lo, hi)
+    elif diagonal_share > 0:
+        zx0, zx1 = float(logit(xlim[0])), float(logit(xlim[1]))
+        zy0, zy1 = float(logit(ylim[0])), float(logit(ylim[1]))
+        want_hi = zx0 + diagonal_share * (zx1 - zx0)   # models below y = x: raise the top
+        want_lo = zx1 - diagonal_share * (zx1 - zx0)   # models above y = x: lower the bottom
+        if zy1 < want_hi and zy0 < zx0:
+            ylim = (ylim[0], float(inv_logit(want_hi)))
+        elif zy0 > want_lo and zy1 > zx1:
+            ylim = (float(inv_logit(want_lo)), ylim[1])
     for axis, lim, setter in ((ax.xaxis, xlim, ax.set_xlim), (ax.yaxis, ylim, ax.set_ylim)):
         scale = ax.set_xscale if axis is ax.xaxis else ax.set_yscale
         scale("logit")
@@ -102,6 +134,7 @@ def logit_axes(ax: Axes, xs: Sequence[float], ys: Sequence[float], xlabel: str, 
         axis.set_major_locator(FixedLocator(_ticks_for(*lim)))
         axis.set_major_formatter(FuncFormatter(_percent))
         axis.set_minor_formatter(NullFormatter())
+        setattr(axis, "_wiseft_prune_ticks", True)  # wiseft.figures.layout.finalize thins colliding labels
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
 
@@ -126,13 +159,16 @@ def draw_fit(ax: Axes, ref: Sequence[float], shift: Sequence[float], label: str,
 
 
 def draw_diagonal(ax: Axes) -> None:
-    """The y = x line (on logit axes it stays straight)."""
-    lo = max(ax.get_xlim()[0], ax.get_ylim()[0])
-    hi = min(ax.get_xlim()[1], ax.get_ylim()[1])
+    """The y = x line (on logit axes it stays straight), across the whole axes where it passes through them."""
+    lo = min(ax.get_xlim()[0], ax.get_ylim()[0])
+    hi = max(ax.get_xlim()[1], ax.get_ylim()[1])
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
     if lo < hi:
         z = np.linspace(logit(lo), logit(hi), 50)
-        ax.plot(inv_logit(z), inv_logit(z), color=COLORS["diagonal"], linestyle=":", linewidth=1.0,
+        ax.plot(inv_logit(z), inv_logit(z), color=COLORS["diagonal"], linestyle=":", linewidth=1.2,
                 label="y = x", zorder=0)
+        ax.set_xlim(xlim)
+        ax.set_ylim(ylim)
 
 
 def alpha_marker_kw(color: str) -> dict:

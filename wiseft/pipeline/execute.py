@@ -67,10 +67,11 @@ def kernel_env() -> Iterator[None]:
     Kernels inherit the environment of the process that starts them; the previous values are restored after.
     """
     package_root = str(Path(__file__).resolve().parents[2])
-    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "WISEFT_PROGRESS")}
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "WISEFT_PROGRESS", "WISEFT_BATCH")}
     paths = [p for p in (saved["PYTHONPATH"] or "").split(os.pathsep) if p]
     os.environ["PYTHONPATH"] = os.pathsep.join([package_root, *[p for p in paths if p != package_root]])
     os.environ.setdefault("WISEFT_PROGRESS", "0")
+    os.environ["WISEFT_BATCH"] = "1"  # interactive widgets (the α explorer) print a line instead of a widget
     try:
         yield
     finally:

@@ -33,6 +33,13 @@ values after that cell. Results go to the run folder (`runs/<profile>/` of this 
 otherwise): `results.jsonl`, `checkpoints/`, `figures/`."""
 
 # ------------------------------------------------------------------------------------------------- pipeline
+#: The heading of the last cell of every pipeline and figure notebook.
+WHAT_THIS_RUN_SHOWS = """\
+## What this run shows
+
+The run's own numbers for the claim the paper makes here, next to the paper's, and a plain sentence wherever they
+differ (the offline digits world of `mini` is not ImageNet, and some of the paper's findings do not hold in it)."""
+
 PIPELINE = {
     "01_data.ipynb": [
         ("md", """\
@@ -52,7 +59,8 @@ and six shifts of them (handwritten, other fonts, colour, rotation, sketch, nois
 digit images and captions. Both are drawn and trained on the spot the first time (a few minutes on a laptop CPU) and
 cached afterwards."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, open_run\n"
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, open_run\n"
                  "from wiseft.steps import check_data, run_data\n"
                  "from wiseft.steps.data import describe_world, format_data"),
         ("params", PARAMETERS),
@@ -66,6 +74,8 @@ cached afterwards."""),
         ("md", "Every split must be in place before the next steps run; otherwise this cell names each missing or "
                "broken dataset and the command that fixes it."),
         ("code", f"{CHECK}\nprint(check_data(table))"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(table, '01_data'))"),
     ],
     "02_zeroshot.ipynb": [
         ("md", """\
@@ -80,7 +90,8 @@ with this head is **θ₀**, the zero-shot end of every WiSE-FT curve (α = 0) a
 This step builds the head, saves the classifier as `checkpoints/zeroshot.safetensors` (+ `.json`), and scores it on
 the reference set, its held-out split and every shift."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, markdown, open_run\n"
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, markdown, open_run\n"
                  "from wiseft.steps import run_zeroshot, summary_table"),
         ("params", PARAMETERS),
         ("code", OPEN_RUN),
@@ -89,6 +100,8 @@ the reference set, its held-out split and every shift."""),
         ("md", "Accuracy in % on each dataset (each in its primary metric), the average over the shifts, and the "
                "average of the reference and the shift average: the columns of the paper's Table 1."),
         ("code", f"{CHECK}\nprint(markdown(summary_table(zeroshot), title='Zero-shot (%)'))"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(zeroshot, '02_zeroshot'))"),
     ],
     "03_finetune.ipynb": [
         ("md", """\
@@ -106,19 +119,26 @@ Where the profile asks for them, this step also trains the **fine-tuning variant
 and epochs, `finetune.variants`) and the **k-shot linear classifiers** of Fig. 17 (`finetune.lc.shots`). Training
 resumes from its last checkpoint when interrupted. Each fine-tuned classifier is then scored on every dataset."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
-                 "from wiseft.steps import evaluate_all_finetuned, run_finetune, summary_table"),
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
+                 "from wiseft.steps import evaluate_all_finetuned, run_finetune, summary_table\n"
+                 "from wiseft.summaries import finetune_table"),
         ("params", PARAMETERS),
         ("code", OPEN_RUN),
         ("md", "Fine-tune every enabled mode, then the variants and the k-shot runs (already finished runs are "
                "reused). The summary lists each run with its chosen hyperparameters."),
-        ("code", "runs = run_finetune(ctx)\nprint(list(runs))"),
+        ("code", "runs = run_finetune(ctx)"),
+        ("md", "Each fine-tuned classifier with the hyperparameters it was trained with (E2E: the profile's settings; "
+               "LC: what the random search chose, with its held-out accuracy)."),
+        ("code", "print(markdown(finetune_table(ctx.dir), title='Fine-tuning runs and their hyperparameters'))"),
         ("md", "Score θ₁ of each mode on the reference set, its held-out split and every shift."),
         ("code", "finetuned = evaluate_all_finetuned(ctx)"),
         ("md", "Zero-shot against fine-tuned, in %: fine-tuning raises reference accuracy; under shift it can lose "
                "what the zero-shot model had (the paper's starting observation, Fig. 1)."),
         ("code", "results = run_results(ctx)\nendpoints = results[results['method'].isin(['zeroshot', 'finetuned'])]"),
         ("code", f"{CHECK}\nprint(markdown(summary_table(endpoints), title='Zero-shot and fine-tuned (%)'))"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(results, '03_finetune'))"),
     ],
     "04_interpolate.ipynb": [
         ("md", """\
@@ -139,6 +159,7 @@ code's `--fisher`). The α values of `interpolation.keep` are also written as ch
 the fine-tuning variants (Fig. 3) and of the k-shot classifiers (Fig. 17)."""),
         ("md", PARAMETERS_NOTE),
         ("code", "from wiseft.check import check_run\n"
+               "from wiseft.figures.claims import what_this_run_shows\n"
                  "from wiseft.figures.tables import headline, sweep_table, table1\n"
                  "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
                  "from wiseft.steps import run_interpolation, run_kshot_sweeps, run_variant_sweeps"),
@@ -166,6 +187,8 @@ cost*, the largest average-shift gain over the fine-tuned model among the α wit
         ("code", f"{CHECK}\nprint(markdown(sweep_table(results, 'lc'), title='WiSE-FT sweep, LC (%)'))"),
         ("md", CHECK_RUN_NOTE),
         ("code", CHECK_RUN),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(results, '04_interpolate'))"),
     ],
     "05_baselines.ipynb": [
         ("md", """\
@@ -185,21 +208,31 @@ Finally, the optimal α of Table 1 is chosen on the very data it is reported on.
 on the reference set's **held-out split** and reports it beside the paper's default α = 0.5 (App. B finds the optimum
 only 0–0.4 pp better)."""),
         ("md", PARAMETERS_NOTE),
-        ("code", "from wiseft.notebook import describe_run, markdown, open_run\n"
-                 "from wiseft.steps import summary_table\n"
-                 "from wiseft.steps import choose_alpha, run_analyses, run_baselines"),
+        ("code", "from wiseft.figures.claims import what_this_run_shows\n"
+                 "from wiseft.notebook import describe_run, markdown, open_run, run_results\n"
+                 "from wiseft.steps import choose_alpha, run_analyses, run_baselines\n"
+                 "from wiseft.summaries import analyses_summary, baselines_summary"),
         ("params", PARAMETERS),
         ("code", OPEN_RUN),
         ("md", "Train and score the baselines of `baselines.methods` (each over its grid of λ, decays or α)."),
         ("code", "baselines = run_baselines(ctx)"),
-        ("code", f"{CHECK}\nprint(markdown(summary_table(baselines), title='Baselines (%)'))"),
+        ("md", "One row per baseline: how many settings were tried, the best shift average among them (%) and its "
+               "reference accuracy, beside the best of the WiSE-FT curve in the same mode."),
+        ("code", "results = run_results(ctx)"),
+        ("code", f"{CHECK}\nprint(markdown(baselines_summary(results), title='Baselines, best setting each (%)'))"),
         ("md", "The diversity measures between the zero-shot and the fine-tuned model, per dataset "
                "(`analyses.csv`, drawn in Fig. 5)."),
         ("code", "analyses = run_analyses(ctx)"),
-        ("code", f"{CHECK}\nprint(analyses.round(3).to_string(index=False))"),
+        ("md", "Averaged over the datasets, in %: how differently the two models of each comparison behave. The "
+               "control is two linear classifiers trained on random halves of the reference set (the paper's yardstick "
+               "of how different two ordinary fine-tuned models are); the per-dataset numbers are in `analyses.csv`."),
+        ("code", f"{CHECK}\nprint(markdown(analyses_summary(analyses), "
+                 "title='Diversity analyses, mean over datasets'))"),
         ("md", "α chosen on the held-out split of the reference set, beside α = 0.5."),
         ("code", "choice = choose_alpha(ctx)"),
         ("code", f"{CHECK}\nprint(choice)"),
+        ("md", WHAT_THIS_RUN_SHOWS),
+        ("code", f"{CHECK}\nprint(what_this_run_shows(results, '05_baselines'))"),
     ],
 }
 
@@ -211,9 +244,12 @@ Each point is a model: x is accuracy on the reference distribution (ImageNet in 
 distribution shifts. The axes are logit-scaled, on which models trained on the reference lie close to a line:
 **effective robustness** is the height above that line. The zero-shot model sits above it; fine-tuning (E2E, and the
 LC of prior work) moves right but falls toward it; the WiSE-FT curve (α from 0 to 1, α = 0.5 marked) bends above both
-endpoints. The fitted line goes through the zero-shot points (plus the models of `figures.baseline_models` when the
-profile names a file). Paper: CLIP ViT-L/14@336px; its zoom is annotated +1.6 pp on ImageNet and +4.5 pp under
-shift.""", "baseline_models=ctx.profile.figures.baseline_models"),
+endpoints. The effective-robustness line, with its 95% band, is fitted to the zero-shot models (plus the models of
+`figures.baseline_models` when the profile names a file); with fewer than three such models the panel says so
+instead of drawing it. Points carry 95% intervals; the right panel zooms on the fine-tuned end. When the profile names
+a setting of the paper (`figures.paper_table`), the paper's own points are drawn in grey beside the run's. Paper:
+CLIP ViT-L/14@336px; its zoom is annotated +1.6 pp on ImageNet and +4.5 pp under shift.""",
+             "baseline_models=ctx.profile.figures.baseline_models, paper_table=ctx.profile.figures.paper_table"),
     "fig3": ("""\
 Hyperparameters of fine-tuning change robustness: with ViT-B/16 the paper varies the learning rate and the number of
 epochs (panels a–b: at 10 epochs, learning rates 3·10⁻⁵ and 3·10⁻⁶ differ by 0.3 pp on ImageNet but up to 8 pp under
@@ -291,11 +327,11 @@ PAPER_TABLES = {"table1": ("table1",), "sweep_table": ("table4", "table5"), "tab
 # -------------------------------------------------------------------------------------------------- course
 COURSE = [
     ("md", """\
-# WiSE-FT by hand: interpolate the weights, sweep α
+# WiSE-FT by hand: interpolate the weights, sweep α, choose α
 
-In this assignment you implement the heart of WiSE-FT yourself, on the offline `mini` world (a small CLIP on digit
-images; the reference task is printed digits, the shifts are handwriting, other fonts, colours, rotations, sketches
-and noise). wiseft has already produced the two models you need:
+Two assignments on the offline `mini` world (a small CLIP on digit images; the reference task is printed digits, the
+shifts are handwriting, other fonts, colours, rotations, sketches and noise). wiseft has already produced the two
+models you need:
 
 - **θ₀**, the zero-shot classifier (`checkpoints/zeroshot`), and
 - **θ₁**, the same network fine-tuned end to end on the reference task (`checkpoints/finetuned_e2e`).
@@ -304,14 +340,17 @@ WiSE-FT (Wortsman et al., CVPR 2022, Eq. 1) predicts with the weights
 
 $$\\theta_\\alpha = (1-\\alpha)\\cdot\\theta_0 + \\alpha\\cdot\\theta_1, \\qquad \\alpha\\in[0,1].$$
 
-Your tasks: **(1)** write θ_α as a state dict; **(2)** sweep α, score each θ_α on the reference set and two shifts;
-**(3)** explain the curve. Write your code between the marked lines; the check cells compare your numbers with
-wiseft's and say what is off.
+**Assignment 1** (about 2 minutes of compute): **(1)** write θ_α; **(2)** sweep α and score each θ_α on the reference
+set and the two shifts on which fine-tuning *loses* to zero-shot; **(3)** read the curve. **Assignment 2** (seconds):
+choose α without any shift data, on the reference's held-out split, and see what that choice costs or buys under
+shift. Write your code between the marked lines; each check cell compares your work with wiseft's and prints the
+most specific hint first.
 
-*Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–04)."""),
+*Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–05)."""),
     ("code", "import pandas as pd\n"
-             "from wiseft.course import accuracy, check_interpolation, check_sweep, reference_sweep\n"
-             "from wiseft.notebook import describe_run, open_run, show\n"
+             "from wiseft.course import (accuracy, check_alpha_choice, check_interpolation, check_sweep, check_task3,\n"
+             "                           losing_shifts, plot_sweep, reference_sweep)\n"
+             "from wiseft.notebook import describe_run, open_run, run_results, show\n"
              "from wiseft.steps import eval_sets, load_endpoint\n"
              "from wiseft.steps.common import classifier_transform"),
     ("params", PARAMETERS),
@@ -327,18 +366,21 @@ into that model overwrites them — so θ₀ and θ₁ come from their own copie
              "theta_0, theta_1 = zeroshot.state_dict(), finetuned.state_dict()"),
     ("code", f"{CHECK}\nprint(len(theta_0), 'tensors,', sum(t.numel() for t in theta_0.values()), "
              "'weights per model')"),
-    ("md", "The evaluation sets: the reference and the first two shifts of the profile, with the model's "
-           "preprocessing. `accuracy(model, eval_set)` scores a model on one of them."),
-    ("code", "sets = eval_sets(ctx.profile, classifier_transform(model))[:3]"),
+    ("md", "The evaluation sets: the reference and the two shifts on which the run's fine-tuned model is worse than "
+           "the zero-shot one (where WiSE-FT's robustness shows). `accuracy(model, eval_set)` scores a model on one."),
+    ("code", "results = run_results(ctx)\nreference_set = ctx.profile.data.reference\nshifts = losing_shifts(results)\n"
+             "sets = [s for s in eval_sets(ctx.profile, classifier_transform(model))\n"
+             "        if s.name in [reference_set, *shifts]]"),
     ("code", f"{CHECK}\nprint([(s.name, s.role, len(s)) for s in sets])"),
     ("md", """\
 ## Task 1 · Interpolate the weights
 
-Build `theta_half`, the state dict θ_α for α = 0.5: the same keys as `theta_0`, each tensor mixed as in the equation
-above. Mix **every** entry — the image encoder and the classification head."""),
-    ("code", "alpha = 0.5\n### BEGIN SOLUTION\n"
-             "theta_half = {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n### END SOLUTION"),
-    ("code", f"{CHECK}\nprint(check_interpolation(theta_half, theta_0, theta_1, alpha))"),
+Write `interpolate(theta_0, theta_1, alpha)`: it returns θ_α, a state dict with the same keys as `theta_0`, each
+tensor mixed as in the equation above. Mix **every** entry — the image encoder and the classification head. The check
+tries your function at α = 0, 0.25, 0.5, 0.8 and 1."""),
+    ("code", "def interpolate(theta_0, theta_1, alpha):\n    ### BEGIN SOLUTION\n"
+             "    return {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n    ### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_interpolation(interpolate, theta_0, theta_1))"),
     ("md", """\
 ## Task 2 · Sweep α
 
@@ -346,26 +388,65 @@ For every α in `alphas`, load θ_α into `model` (`model.load_state_dict(...)`)
 Store the results as `student[alpha][dataset name] = accuracy`."""),
     ("code", "alphas = [round(0.1 * i, 1) for i in range(11)]\nstudent = {}\n### BEGIN SOLUTION\n"
              "for alpha in alphas:\n"
-             "    model.load_state_dict({k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0})\n"
+             "    model.load_state_dict(interpolate(theta_0, theta_1, alpha))\n"
              "    student[alpha] = {s.name: accuracy(model, s, device=ctx.device) for s in sets}\n### END SOLUTION"),
     ("md", "**Check**: your numbers against wiseft's own sweep of this run (within 0.5 pp)."),
     ("code", "reference = reference_sweep(ctx, alphas, [s.name for s in sets])"),
     ("code", f"{CHECK}\nprint(check_sweep(student, reference))"),
-    ("code", "curves = pd.DataFrame(student).T\n"
-             "show(curves.plot(marker='o', xlabel='α', ylabel='accuracy', title='Your WiSE-FT sweep').figure)"),
+    ("md", "Your curves (dashed) on wiseft's (solid), in %: the reference, each shift, and their average."),
+    ("code", "show(plot_sweep(student, reference, reference_set, shifts))"),
     ("md", """\
-## Task 3 · Explain the curve
+## Task 3 · Read the curve
 
-1. Where is your sweep's best α on the reference set, and where on the shifts? Why are they different?
+Fill in from **your** sweep: the α with the highest reference accuracy, the α with the highest *average* accuracy
+over the two shifts (the reference's, for a profile without shifts), and the datasets on which θ at α = 0.5 scores
+above the straight line between the endpoints' accuracies, (acc(θ₀) + acc(θ₁)) / 2. The check compares your answers
+with your own numbers."""),
+    ("code", "### BEGIN SOLUTION\ncurves = pd.DataFrame(student).T\n"
+             "best_alpha_reference = float(curves[reference_set].idxmax())\n"
+             "best_alpha_shifts = float(curves[shifts or [reference_set]].mean(axis=1).idxmax())\n"
+             "above_line = [d for d in curves.columns\n"
+             "              if curves.loc[0.5, d] > (curves.loc[0.0, d] + curves.loc[1.0, d]) / 2]"
+             "\n### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_task3(student, best_alpha_reference=best_alpha_reference, "
+             "best_alpha_shifts=best_alpha_shifts,\n                  above_line=above_line, "
+             "reference_set=reference_set, shifts=shifts))"),
+    ("md", """\
+Then explain, in two or three sentences each:
+
+1. Why do the best α on the reference and under shift differ?
 2. Why can θ_α score above **both** endpoints, and above the straight line between them (paper Fig. 6)?
 
 ### BEGIN SOLUTION
-1. On the reference set accuracy rises toward α = 1 and flattens near the top; under shift it peaks at a smaller α,
-   closer to the zero-shot model, whose robustness fine-tuning loses (paper Tables 4–5: the shift average peaks near
-   α ≈ 0.3–0.5).
+1. On the reference set accuracy rises toward α = 1; on these shifts fine-tuning loses what the zero-shot model had,
+   so the average peaks at a smaller α, closer to θ₀ (paper Tables 4–5: the shift average peaks near α ≈ 0.3–0.5).
 2. The two models make different mistakes (paper Fig. 5): averaging their weights, which for models fine-tuned from
    the same start behaves much like averaging their outputs (App. F), lets the one that is right on an example
    override the other. Accuracy of the averaged weights is not the average of the accuracies, so the curve bends
    above the line.
+### END SOLUTION"""),
+    ("md", """\
+## Assignment 2 · Choose α without shift data
+
+In practice the shifts are unknown when α is chosen. The run scored every α on a **held-out split** of the reference
+training set (rows of `results` with `role == 'heldout'`, method `wiseft`, mode `e2e`). Set `alpha_choice` to the α
+with the highest held-out accuracy (the smallest one on ties) — without looking at any shift. The check then shows
+what your choice gives under shift, beside the paper's default α = 0.5 and the best α under shift (which needs the
+shift data you may not use)."""),
+    ("code", "### BEGIN SOLUTION\n"
+             "held = results[(results['role'] == 'heldout') & (results['method'] == 'wiseft')\n"
+             "               & (results['mode'] == 'e2e')].drop_duplicates('alpha', keep='last')\n"
+             "held = held.sort_values(['value', 'alpha'], ascending=[False, True])\n"
+             "alpha_choice = float(held['alpha'].iloc[0])\n### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_alpha_choice(alpha_choice, results))"),
+    ("md", """\
+Explain: is the held-out choice a good one under shift here, and why does the paper recommend α = 0.5 when nothing
+is known about the shifts?
+
+### BEGIN SOLUTION
+The held-out split comes from the reference distribution, so it rewards what fine-tuning is good at and pushes α
+toward 1, where the shift accuracy is lowest (in `mini`, α = 0.95 loses several pp under shift against α = 0.5).
+A held-out split cannot see the robustness that the zero-shot weights carry; α = 0.5 keeps most of the reference gain
+while keeping much of that robustness (paper App. B: the optimum is only 0–0.4 pp better than 0.5 on the shifts).
 ### END SOLUTION"""),
 ]

@@ -86,6 +86,7 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
              f"(Pipeline step `{step.name}`, after `{'`, `'.join(step.depends)}`.)")
     load = "df = load_analyses(ctx.dir)" if spec.source == "analyses" else "df = run_results(ctx)"
     figures = ["get_figure", "load_analyses" if spec.source == "analyses" else None,
+               "alpha_explorer" if name == "fig1" else None,
                "save_figure" if kind == "figure" else "save_table" if name != "sweep_table" else None]
     helpers = ["describe_run", "open_run", "stop_if", "show" if kind == "figure" else "markdown",
                "describe_written" if kind != "figure" else None,
@@ -93,6 +94,7 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
                "run_results" if spec.source != "analyses" else None, "save_tables" if name == "sweep_table" else None]
     imports = ("from wiseft.check import check_run\n" if name == "table1" else "") + (
                f"from wiseft.figures import {', '.join(sorted(n for n in figures if n))}\n"
+               "from wiseft.figures.claims import what_this_run_shows\n"
                f"from wiseft.notebook import {', '.join(sorted(n for n in helpers if n))}")
     cells: list[tuple[str, str]] = [
         ("md", intro), ("md", T.PARAMETERS_NOTE), ("code", imports), ("params", T.PARAMETERS), ("code", T.OPEN_RUN),
@@ -104,6 +106,11 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
         cells += [("code", f"fig = spec.draw(df{', ' + draw_args if draw_args else ''})\n"
                            "save_figure(fig, ctx.figures_dir, spec.name, formats=ctx.profile.figures.formats)\n"
                            "show(fig)")]
+    if name == "fig1":
+        cells += [("md", "**Explore α.** In JupyterLab, the slider below moves along the WiSE-FT curve and shows every "
+                         "dataset's accuracy at that α beside the two ends, from the run's sweep (no retraining). "
+                         "Batch executions print one line instead."),
+                  ("code", "alpha_explorer(df).show()")]
     elif name == "sweep_table":
         cells += [("code", "e2e = spec.draw(df, mode='e2e')\nlc = spec.draw(df, mode='lc')"),
                   ("code", f"{T.CHECK}\nprint(markdown(e2e, title='WiSE-FT sweep, E2E (%)'))"),
@@ -123,6 +130,8 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
         cells += [("md", "Beside the paper: when the profile matches a setting of the paper (`figures.paper_table`), "
                          "the run's numbers, the paper's in brackets, and the difference in pp."),
                   ("code", f"{T.CHECK}\nprint(paper_comparison(df, ctx.profile, {T.PAPER_TABLES[name]!r}))")]
+    cells += [("md", T.WHAT_THIS_RUN_SHOWS),
+              ("code", f"{T.CHECK}\nprint(what_this_run_shows(df, spec.name))")]
     return cells
 
 

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from ..io import atomic_write_text
 from .markers import read_marker
+from .report_html import write_report_html
 from .steps import Step, get_step, list_steps
 
 __all__ = ["StepOutcome", "write_report"]
@@ -101,7 +102,7 @@ def _outputs(run_dir: Path) -> list[str]:
 def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence[Step],
                  outcomes: Sequence[StepOutcome], members: Sequence[tuple[str, Path]] = (),
                  error: str | None = None, in_progress: bool = False, banner: str | None = None) -> Path:
-    """Write ``<run_dir>/report.md`` atomically and return its path.
+    """Write ``<run_dir>/report.md`` (and ``report.html`` beside it) atomically and return the Markdown's path.
 
     Args:
         steps: every step of this run folder's scope, in order (the report lists each, run or not).
@@ -130,6 +131,9 @@ def write_report(run_dir: Path, *, title: str, description: str, steps: Sequence
         lines += ["## Suite members", ""]
         lines += [f"- [{name}]({_link(path / 'report.md', run_dir)})" for name, path in members]
         lines.append("")
-    lines += ["## Steps", "", *_step_rows(steps, outcomes, run_dir), ""]
+    step_rows = _step_rows(steps, outcomes, run_dir)
+    lines += ["## Steps", "", *step_rows, ""]
     lines += _outputs(run_dir)
-    return atomic_write_text(run_dir / "report.md", "\n".join(lines).rstrip() + "\n")
+    path = atomic_write_text(run_dir / "report.md", "\n".join(lines).rstrip() + "\n")
+    write_report_html(run_dir, title=title, description=description, step_rows=step_rows, error=error, updated=now)
+    return path
