@@ -113,7 +113,7 @@ def check_robustness(table: Any, best: Any, reference: pd.DataFrame, shown: Sequ
 
 
 def plot_sweep(table: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[str], title: str = "") -> Any:
-    """The student's curves (solid, markers) beside wiseft's (dashed), in %, one colour per set; the figure."""
+    """The student's curves (thin, dots) over wiseft's (wide, pale), in %, one colour per set; the figure."""
     import matplotlib.pyplot as plt
 
     from ..figures.data import display_name
@@ -124,12 +124,13 @@ def plot_sweep(table: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[s
     colors = plt.get_cmap("tab10").colors
     for i, name in enumerate(columns):
         c = colors[i % len(colors)]
+        ax.plot(ref.index, ref[name], "-", color=c, lw=6, alpha=0.25, solid_capstyle="round",
+                label=f"{display_name(name)} (wiseft)")
         if name in mine.columns:
-            ax.plot(mine.index, mine[name], "-o", color=c, ms=4, label=f"{display_name(name)} (yours)")
-        ax.plot(ref.index, ref[name], "--", color=c, lw=1.2, alpha=0.8, label=f"{display_name(name)} (wiseft)")
+            ax.plot(mine.index, mine[name], "-o", color=c, lw=1.2, ms=4, label=f"{display_name(name)} (yours)")
     ax.set_xlabel("α   (0 = zero-shot θ₀, 1 = fine-tuned θ₁)")
     ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title(title or "WiSE-FT sweep: yours (solid) and wiseft's (dashed)")
+    ax.set_title(title or "WiSE-FT sweep: yours (dots) and wiseft's (wide pale lines)")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()

@@ -279,7 +279,7 @@ PAPER_TABLES = {"table1": ("table1",), "sweep_table": ("table4", "table5"), "tab
 # -------------------------------------------------------------------------------------------------- course
 COURSE = [
     ("md", """\
-# WiSE-FT by hand: interpolate the weights, sweep α
+# WiSE-FT by hand: interpolate the weights, sweep α, read the robustness curves
 
 In this assignment you implement the heart of WiSE-FT yourself, on the offline `mini` world (a small CLIP on digit
 images; the reference task is printed digits, the shifts are handwriting, other fonts, colours, rotations, sketches
@@ -292,13 +292,16 @@ WiSE-FT (Wortsman et al., CVPR 2022, Eq. 1) predicts with the weights
 
 $$\\theta_\\alpha = (1-\\alpha)\\cdot\\theta_0 + \\alpha\\cdot\\theta_1, \\qquad \\alpha\\in[0,1].$$
 
-Your tasks: **(1)** write θ_α as a state dict; **(2)** sweep α, score each θ_α on the reference set and two shifts;
-**(3)** explain the curve. Write your code between the marked lines; the check cells compare your numbers with
-wiseft's and say what is off.
+Your tasks: **(1)** write θ_α as a function; **(2)** sweep α and score each θ_α on the reference set and every
+shift; **(3)** read the curves of the shifts fine-tuning hurts, and their average, and explain them. Write your code
+between the marked lines; each check cell compares your numbers with wiseft's and prints the most likely mistake
+first.
 
-*Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–04)."""),
+*Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–04). The
+notebook takes about a minute on a laptop CPU."""),
     ("code", "import pandas as pd\n"
-             "from wiseft.course import accuracy, check_interpolation, check_sweep, reference_sweep\n"
+             "from wiseft.course import (SHIFT_AVERAGE, accuracy, check_interpolation, check_robustness, check_sweep,\n"
+             "                           losing_shifts, plot_sweep, preload, reference_sweep)\n"
              "from wiseft.notebook import describe_run, open_run, show\n"
              "from wiseft.steps import eval_sets, load_endpoint\n"
              "from wiseft.steps.common import classifier_transform"),
@@ -315,45 +318,76 @@ into that model overwrites them — so θ₀ and θ₁ come from their own copie
              "theta_0, theta_1 = zeroshot.state_dict(), finetuned.state_dict()"),
     ("code", f"{CHECK}\nprint(len(theta_0), 'tensors,', sum(t.numel() for t in theta_0.values()), "
              "'weights per model')"),
-    ("md", "The evaluation sets: the reference and the first two shifts of the profile, with the model's "
-           "preprocessing. `accuracy(model, eval_set)` scores a model on one of them."),
-    ("code", "sets = eval_sets(ctx.profile, classifier_transform(model))[:3]"),
+    ("md", "The evaluation sets: the reference and every shift of the profile, with the model's preprocessing, "
+           "decoded once and held in memory (`preload`) so the sweep is quick. `accuracy(model, eval_set)` scores a "
+           "model on one of them."),
+    ("code", "sets = [preload(s) for s in eval_sets(ctx.profile, classifier_transform(model))]"),
     ("code", f"{CHECK}\nprint([(s.name, s.role, len(s)) for s in sets])"),
     ("md", """\
 ## Task 1 · Interpolate the weights
 
-Build `theta_half`, the state dict θ_α for α = 0.5: the same keys as `theta_0`, each tensor mixed as in the equation
-above. Mix **every** entry — the image encoder and the classification head."""),
-    ("code", "alpha = 0.5\n### BEGIN SOLUTION\n"
-             "theta_half = {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n### END SOLUTION"),
-    ("code", f"{CHECK}\nprint(check_interpolation(theta_half, theta_0, theta_1, alpha))"),
+Write `interpolate(theta_0, theta_1, alpha)`: it returns θ_α as a new state dict, with the same keys as `theta_0` and
+each tensor mixed as in the equation above. Mix **every** entry — the image encoder and the classification head —
+and do not change `theta_0` or `theta_1`. The check calls your function at α = 0, 0.25, 0.8 and 1."""),
+    ("code", "def interpolate(theta_0, theta_1, alpha):\n    ### BEGIN SOLUTION\n"
+             "    return {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n    ### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_interpolation(interpolate, theta_0, theta_1))"),
     ("md", """\
 ## Task 2 · Sweep α
 
-For every α in `alphas`, load θ_α into `model` (`model.load_state_dict(...)`) and score it on each evaluation set.
-Store the results as `student[alpha][dataset name] = accuracy`."""),
+For every α in `alphas`, load θ_α into `model` (`model.load_state_dict(interpolate(...))`) and score it on each
+evaluation set. Store the results as `student[alpha][s.name] = accuracy` (a fraction)."""),
     ("code", "alphas = [round(0.1 * i, 1) for i in range(11)]\nstudent = {}\n### BEGIN SOLUTION\n"
              "for alpha in alphas:\n"
-             "    model.load_state_dict({k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0})\n"
+             "    model.load_state_dict(interpolate(theta_0, theta_1, alpha))\n"
              "    student[alpha] = {s.name: accuracy(model, s, device=ctx.device) for s in sets}\n### END SOLUTION"),
     ("md", "**Check**: your numbers against wiseft's own sweep of this run (within 0.5 pp)."),
     ("code", "reference = reference_sweep(ctx, alphas, [s.name for s in sets])"),
     ("code", f"{CHECK}\nprint(check_sweep(student, reference))"),
-    ("code", "curves = pd.DataFrame(student).T\n"
-             "show(curves.plot(marker='o', xlabel='α', ylabel='accuracy', title='Your WiSE-FT sweep').figure)"),
     ("md", """\
-## Task 3 · Explain the curve
+## Task 3 · Where fine-tuning hurts
 
-1. Where is your sweep's best α on the reference set, and where on the shifts? Why are they different?
-2. Why can θ_α score above **both** endpoints, and above the straight line between them (paper Fig. 6)?
+Not every shift loses accuracy under fine-tuning: in the `mini` world, *other fonts* are close enough to the printed
+reference digits that the fine-tuned model gains there too. Robustness is about the shifts it *loses* on — below are
+the ones where wiseft's fine-tuned model (α = 1) scores under the zero-shot one (α = 0): handwriting and rotations
+in `mini` — and about the average over **all** shifts, the paper's summary number (Table 1, "avg. shifts").
+
+Build `table`: your sweep in **%**, one row per α (the index) and one column per evaluation set (`s.name`), plus a
+column `SHIFT_AVERAGE` holding the mean over all the shifts in `shifts` at each α. Then `best`: for the reference set
+`ref_name`, each shift in `shown` and `SHIFT_AVERAGE`, the α where that column is highest (`{name: alpha}`)."""),
+    ("code", "shown = losing_shifts(reference)\nshifts = [s.name for s in sets if s.role == 'shift']\n"
+             "ref_name = sets[0].name"),
+    ("code", f"{CHECK}\nprint('shifts that lose under fine-tuning, shown:', shown, '| averaged:', shifts)"),
+    ("code", "### BEGIN SOLUTION\ntable = 100 * pd.DataFrame(student).T\n"
+             "table[SHIFT_AVERAGE] = table[shifts].mean(axis=1)\n"
+             "best = {name: float(table[name].idxmax()) for name in [ref_name, *shown, SHIFT_AVERAGE]}\n"
+             "### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_robustness(table, best, reference, shown))"),
+    ("md", "Your curves (thin lines with dots) over wiseft's (wide pale lines): when your sweep is right, each runs "
+           "along the middle of its band."),
+    ("code", "show(plot_sweep(table, reference, [ref_name, *shown, SHIFT_AVERAGE],\n"
+             "                title=f'WiSE-FT on the {ctx.profile.name} run: yours (dots) and wiseft (pale)'))"),
+    ("md", """\
+**Questions.**
+
+1. Where is the best α on the reference set, where on the shifts fine-tuning hurts, and where on the shift average?
+   Why are they different?
+2. The shift average at its best α lies above **both** endpoints and above the straight line between them (paper
+   Fig. 6). Why can averaging the *weights* do better than either model?
+3. What would you choose as α if you could not look at any shifted data? (The second assignment,
+   `wiseft_choose_alpha`, tries it.)
 
 ### BEGIN SOLUTION
-1. On the reference set accuracy rises toward α = 1 and flattens near the top; under shift it peaks at a smaller α,
-   closer to the zero-shot model, whose robustness fine-tuning loses (paper Tables 4–5: the shift average peaks near
-   α ≈ 0.3–0.5).
-2. The two models make different mistakes (paper Fig. 5): averaging their weights, which for models fine-tuned from
-   the same start behaves much like averaging their outputs (App. F), lets the one that is right on an example
-   override the other. Accuracy of the averaged weights is not the average of the accuracies, so the curve bends
-   above the line.
+1. On the reference set accuracy climbs from 80 % (zero-shot) to about 99.7 % and is flat from α ≈ 0.7 on: the best α
+   is near 1. On handwriting and rotations it is near 0 (α ≈ 0–0.1): they lose 10–14 pp under fine-tuning, and every
+   step toward θ₁ costs accuracy there. The shift average peaks in between, at α ≈ 0.3 (about 67 %, against 66 % for
+   θ₀ and 59 % for θ₁): the reference set rewards what fine-tuning learns about printed digits, the shifts reward what
+   the zero-shot model knew about digits in general (paper Tables 4–5: the shift average peaks near α ≈ 0.3–0.5).
+2. The two models make different mistakes (paper Fig. 5): for models fine-tuned from the same start, averaging the
+   weights behaves much like averaging the outputs (App. F), so on an example where one model is confident and right
+   it can outvote the other. Accuracy of the averaged weights is not the average of the accuracies, so the curve
+   bends above the line.
+3. The paper's default α = 0.5, or the best α on a held-out split of the *reference* data — which, as here, tends to
+   lie near 1 and gives back much of the robustness.
 ### END SOLUTION"""),
 ]
