@@ -11,7 +11,7 @@ from pathlib import Path
 import nbval.kernel
 
 from wiseft.pipeline.kernels import EncryptedKernelManager
-from wiseft.pipeline.notebooks import COURSE_STUDENT, pipeline_rank
+from wiseft.pipeline.notebooks import COURSES, pipeline_rank
 
 HERE = Path(__file__).resolve().parent
 
@@ -19,8 +19,8 @@ HERE = Path(__file__).resolve().parent
 # sockets, and no "running over TCP without encryption" warning at every kernel start.
 nbval.kernel.KernelManager = EncryptedKernelManager
 
-# The students' copy of the assignment raises NotImplementedError where they write code: not run by nbval.
-collect_ignore = [COURSE_STUDENT]
+# The students' copies of the assignments raise NotImplementedError where they write code: not run by nbval.
+collect_ignore = list(COURSES.values())
 
 
 def pytest_collection_modifyitems(session, config, items):

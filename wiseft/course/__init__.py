@@ -16,6 +16,7 @@ Every check returns a :class:`Check` that prints the most specific hint first an
 from .evaluate import PREFERRED_SHIFTS, accuracy, losing_shifts, preload, reference_sweep
 from .report import MAX_DETAIL, Check, CourseError
 from .robustness import SHIFT_AVERAGE, check_robustness, plot_sweep, wiseft_curves
+from .selection import OUTCOME_ROWS, check_choice, check_outcome, heldout_choice, plot_choice
 from .strip import BEGIN, CODE_STUB, END, main, strip_file, strip_notebook, strip_source
 from .sweep import as_sweep, check_sweep
 from .weights import CHECK_ALPHAS, check_interpolation
@@ -23,4 +24,5 @@ from .weights import CHECK_ALPHAS, check_interpolation
 __all__ = ["CourseError", "Check", "MAX_DETAIL", "BEGIN", "END", "CODE_STUB", "strip_source", "strip_notebook",
            "strip_file", "main", "as_sweep", "check_sweep", "CHECK_ALPHAS", "check_interpolation", "accuracy",
            "preload", "reference_sweep", "losing_shifts", "PREFERRED_SHIFTS", "SHIFT_AVERAGE", "wiseft_curves",
-           "check_robustness", "plot_sweep"]
+           "check_robustness", "plot_sweep", "OUTCOME_ROWS", "heldout_choice", "check_choice", "check_outcome",
+           "plot_choice"]

@@ -30,8 +30,9 @@ def wiseft_curves(reference: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-def _average_hint(yours: pd.Series, ref: pd.DataFrame, reference: pd.DataFrame, shown: Sequence[str],
-                  tol: float) -> str:
+def shift_average_hint(yours: pd.Series, ref: pd.DataFrame, reference: pd.DataFrame, shown: Sequence[str],
+                       tol: float) -> str:
+    """What the student's shift average ``yours`` (in %) equals instead of the mean over every shift."""
     roles = reference.drop_duplicates("dataset").set_index("dataset")["role"]
     shifts = [d for d in ref.columns if roles.get(d) == "shift"]
     ref_sets = [d for d in ref.columns if roles.get(d) == "reference"]
@@ -85,7 +86,7 @@ def check_robustness(table: Any, best: Any, reference: pd.DataFrame, shown: Sequ
             messages.append(f"{display_name(name)} at α={a:g}: yours {mine.loc[a, name]:.1f}%, wiseft's "
                             f"{ref.loc[a, name]:.1f}%.")
             if name == SHIFT_AVERAGE:
-                hints.insert(0, _average_hint(table[SHIFT_AVERAGE].set_axis(mine.index).loc[common], ref.loc[common],
+                hints.insert(0, shift_average_hint(table[SHIFT_AVERAGE].set_axis(mine.index).loc[common], ref.loc[common],
                                               reference, shown, tol))
     if not isinstance(best, Mapping):
         best = {}

@@ -33,17 +33,20 @@ from .steps import list_steps, get_step
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COURSE_SOLVED", "COURSE_STUDENT", "notebook_paths", "build_notebook", "write_notebooks",
+__all__ = ["COURSE_SOLVED", "COURSE_STUDENT", "COURSES", "notebook_paths", "build_notebook", "write_notebooks",
            "check_notebooks", "record_notebooks", "pipeline_rank", "main"]
 
 COURSE_SOLVED = "course/wiseft_assignment_solved.ipynb"
 COURSE_STUDENT = "course/wiseft_assignment.ipynb"
+#: Every course assignment, solved copy -> students' copy (stripped), in the order nbval runs the solved ones.
+COURSES = {COURSE_SOLVED: COURSE_STUDENT,
+           "course/wiseft_choose_alpha_solved.ipynb": "course/wiseft_choose_alpha.ipynb"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 def notebook_paths() -> list[str]:
-    """Every generated notebook (relative to ``notebooks/``) in execution order: the steps, then the course."""
-    return [get_step(name).notebook for name in list_steps()] + [COURSE_SOLVED]
+    """Every generated notebook (relative to ``notebooks/``) in execution order: the steps, then the courses."""
+    return [get_step(name).notebook for name in list_steps()] + list(COURSES)
 
 
 def pipeline_rank(path: str | os.PathLike, notebooks_dir: str | os.PathLike) -> int:
@@ -60,8 +63,8 @@ def pipeline_rank(path: str | os.PathLike, notebooks_dir: str | os.PathLike) -> 
 def _cells(rel: str) -> list[tuple[str, str]]:
     if rel in T.PIPELINE:
         return T.PIPELINE[rel]
-    if rel == COURSE_SOLVED:
-        return T.COURSE
+    if rel in COURSES:
+        return {COURSE_SOLVED: T.COURSE}.get(rel, T.COURSE_CHOOSE_ALPHA)
     if rel.startswith("figures/"):
         return _figure_cells(Path(rel).stem)
     raise PipelineError(f"no notebook text for {rel!r}; add it to wiseft/pipeline/notebook_text.py")
@@ -183,19 +186,23 @@ def write_notebooks(notebooks_dir: str | os.PathLike, only: Sequence[str] | None
 
 
 def _write_student_copy(folder: Path) -> list[Path]:
+    """Strip every solved course notebook into its students' copy (when that copy is out of date)."""
     import nbformat
 
     from ..course import strip_notebook
 
-    solved, student = folder / COURSE_SOLVED, folder / COURSE_STUDENT
-    if not solved.is_file():
-        return []
-    stripped = strip_notebook(nbformat.read(solved, as_version=4))
-    stripped.metadata.pop("widgets", None)
-    if student.is_file() and _signature(nbformat.read(student, as_version=4)) == _signature(stripped):
-        return []
-    _write(stripped, student)
-    return [student]
+    written = []
+    for solved_rel, student_rel in COURSES.items():
+        solved, student = folder / solved_rel, folder / student_rel
+        if not solved.is_file():
+            continue
+        stripped = strip_notebook(nbformat.read(solved, as_version=4))
+        stripped.metadata.pop("widgets", None)
+        if student.is_file() and _signature(nbformat.read(student, as_version=4)) == _signature(stripped):
+            continue
+        _write(stripped, student)
+        written.append(student)
+    return written
 
 
 def check_notebooks(notebooks_dir: str | os.PathLike) -> list[str]:
@@ -215,11 +222,12 @@ def check_notebooks(notebooks_dir: str | os.PathLike) -> list[str]:
         if got != want:
             first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
             problems.append(f"{rel}: differs from the generator from cell {first + 1} on")
-    solved, student = folder / COURSE_SOLVED, folder / COURSE_STUDENT
-    if solved.is_file():
-        want = _signature(strip_notebook(nbformat.read(solved, as_version=4)))
-        if not student.is_file() or _signature(nbformat.read(student, as_version=4)) != want:
-            problems.append(f"{COURSE_STUDENT}: not the stripped copy of {COURSE_SOLVED}")
+    for solved_rel, student_rel in COURSES.items():
+        solved, student = folder / solved_rel, folder / student_rel
+        if solved.is_file():
+            want = _signature(strip_notebook(nbformat.read(solved, as_version=4)))
+            if not student.is_file() or _signature(nbformat.read(student, as_version=4)) != want:
+                problems.append(f"{student_rel}: not the stripped copy of {solved_rel}")
     return problems
 
 
@@ -292,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problems:
                 print("Regenerate with: python -m wiseft.pipeline.notebooks make", file=sys.stderr)
                 return 1
-            print(f"{len(notebook_paths()) + 1} notebooks match the generator")
+            print(f"{len(notebook_paths()) + len(COURSES)} notebooks match the generator")
         else:
             for path in record_notebooks(folder, only, kernel_name=args.kernel):
                 print(f"recorded {path}")
