@@ -125,7 +125,18 @@ def test_task1_flags_unmixed_weights_in_place_changes_and_a_dict_instead_of_a_fu
 
     assert "changed theta_0 or theta_1 in place" in first_line(check_interpolation(in_place, *copies))
     check = check_interpolation(right(theta_0, theta_1, 0.5), theta_0, theta_1)
-    assert not check.ok and "pass the function itself" in first_line(check)
+    assert not check.ok and "give θ_α at every α = 0, 0.25, 0.8, 1, as a dict {alpha: state dict}" in first_line(check)
+    assert "no θ_α at α = 0.25, 0.8" in str(check_interpolation({0.0: theta_0, 1.0: theta_1}, theta_0, theta_1))
+
+
+def test_task1_accepts_theta_by_alpha_as_the_notebook_hands_it_in(world):
+    theta_0, theta_1 = world["theta_0"], world["theta_1"]
+    alphas = (0.0, 0.25, 0.8, 1.0)
+    assert check_interpolation({a: right(theta_0, theta_1, a) for a in alphas}, theta_0, theta_1).ok
+    check = check_interpolation({a: reversed_alpha(theta_0, theta_1, a) for a in alphas}, theta_0, theta_1)
+    assert "the mixing is reversed" in first_line(check)
+    check = check_interpolation({a: head_only(theta_0, theta_1, a) for a in alphas}, theta_0, theta_1)
+    assert first_line(check).startswith("Hint: you mixed only the classification head")
 
 
 @pytest.mark.parametrize("mistake, hint", [

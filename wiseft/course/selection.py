@@ -67,7 +67,7 @@ def check_choice(chosen: Any, reference: pd.DataFrame, heldout: str) -> Check:
     ref_name = next(iter(dict.fromkeys(reference.loc[reference["role"] == "reference", "dataset"])))
     candidates = [
         (alpha > 1, f"{alpha:g} is an accuracy, not an α: take the α where the held-out curve is highest."),
-        (math.isclose(alpha, float(curve.idxmax())) or math.isclose(alpha, float(ties.max())),
+        (any(math.isclose(alpha, float(t)) for t in ties),
          f"α = {alpha:g} is one of the αs within one standard error ({100 * want.tol:.1f} pp) of the best held-out "
          f"accuracy ({', '.join(f'{a:g}' for a in ties)}): the split cannot tell them apart, so take the smallest — "
          "the one closest to the zero-shot model, which keeps more robustness."),

@@ -1,8 +1,9 @@
 """Check a student's weight interpolation θ_α = (1 − α)·θ₀ + α·θ₁ (assignment 1, Task 1).
 
-The student hands in a *function* ``interpolate(theta_0, theta_1, alpha)``; :func:`check_interpolation` calls it
-at asymmetric α values and the two ends (0, 0.25, 0.8, 1 by default). At α = 0.5 alone a reversed mix,
-α·θ₀ + (1 − α)·θ₁, gives the right tensors, so a check there cannot see the most common mistake.
+The student hands in θ_α at asymmetric α values and the two ends (0, 0.25, 0.8, 1 by default), as a mapping
+``{alpha: state_dict}`` or a function ``interpolate(theta_0, theta_1, alpha)`` that :func:`check_interpolation`
+calls. At α = 0.5 alone a reversed mix, α·θ₀ + (1 − α)·θ₁, gives the right tensors, so a check there cannot see the
+most common mistake.
 
 The hints name what the tensors show: a reversed α (every tensor equals θ at 1 − α), a partial mix (some groups of
 keys — the classification head ``head.*``, the image encoder ``image_encoder.*`` — mixed, the rest an endpoint's
@@ -20,7 +21,7 @@ __all__ = ["CHECK_ALPHAS", "check_interpolation"]
 #: The α values the check calls the student's function at: asymmetric ones, where reversal shows, and the ends.
 CHECK_ALPHAS = (0.0, 0.25, 0.8, 1.0)
 
-PASSED = "Your interpolate() matches wiseft's θ_α in every tensor at α = {alphas}."
+PASSED = "Your θ_α matches wiseft's in every tensor at α = {alphas}."
 
 
 def _group(key: str) -> str:
@@ -59,13 +60,15 @@ def _describe_partial(got: Mapping[str, Any], want: Mapping[str, Any], theta_0: 
             "encoder and the head.")
 
 
-def check_interpolation(interpolate: Callable[[Any, Any, float], Mapping[str, Any]], theta_0: Mapping[str, Any],
+def check_interpolation(interpolate: Callable[[Any, Any, float], Mapping[str, Any]] | Mapping[float, Any],
+                        theta_0: Mapping[str, Any],
                         theta_1: Mapping[str, Any], alphas: Sequence[float] = CHECK_ALPHAS,
                         tol: float = 1e-5) -> Check:
-    """Call the student's ``interpolate(theta_0, theta_1, alpha)`` at ``alphas`` and compare with wiseft's.
+    """Compare the student's θ_α at ``alphas`` with wiseft's.
 
     Args:
-        interpolate: the student's function returning θ_α as a state dict.
+        interpolate: the student's ``{alpha: θ_α}`` for every α of ``alphas``, or a function
+            ``interpolate(theta_0, theta_1, alpha)`` returning θ_α as a state dict (called at each α).
         theta_0, theta_1: the zero-shot and fine-tuned state dicts.
         alphas: where to call it; keep asymmetric values (a reversed α is invisible at 0.5).
         tol: allowed absolute difference per element.
@@ -77,13 +80,23 @@ def check_interpolation(interpolate: Callable[[Any, Any, float], Mapping[str, An
 
     from ..interpolation import interpolate_state_dicts
 
-    if not callable(interpolate):
-        return Check(False, summary=f"expected your function, got a {type(interpolate).__name__}.",
-                     hints=["pass the function itself, check_interpolation(interpolate, theta_0, theta_1): the check "
-                            "calls it at α = " + ", ".join(f"{a:g}" for a in alphas) + "."])
+    wanted = ", ".join(f"{a:g}" for a in alphas)
+    by_alpha = isinstance(interpolate, Mapping) and all(isinstance(a, (int, float)) for a in interpolate)
+    if not callable(interpolate) and not by_alpha:
+        return Check(False, summary=f"expected {{alpha: θ_α}} or a function, got a {type(interpolate).__name__}.",
+                     hints=[f"give θ_α at every α = {wanted}, as a dict {{alpha: state dict}}: at one α (0.5 above "
+                            "all) a reversed mix can look right."])
+    if by_alpha:
+        absent = [a for a in alphas if not any(abs(float(k) - a) < 1e-9 for k in interpolate)]
+        if absent:
+            return Check(False, summary="your dict has no θ_α at α = " + ", ".join(f"{a:g}" for a in absent) + ".",
+                         hints=[f"compute θ_α for every α = {wanted}."])
     expected = {a: interpolate_state_dicts(theta_0, theta_1, a) for a in alphas}
     before = (_fingerprint(theta_0), _fingerprint(theta_1))
-    got = {a: interpolate(theta_0, theta_1, a) for a in alphas}
+    if by_alpha:
+        got = {a: next(v for k, v in interpolate.items() if abs(float(k) - a) < 1e-9) for a in alphas}
+    else:
+        got = {a: interpolate(theta_0, theta_1, a) for a in alphas}
     messages: list[str] = []
     hints: list[str] = []
     rows = []
@@ -122,6 +135,6 @@ def check_interpolation(interpolate: Callable[[Any, Any, float], Mapping[str, An
                 if a in got and any(r["alpha"] == a and r["wrong"] for r in rows):
                     hints.append(f"at α = {a:g} your θ_α must be exactly {name}.")
     n_bad = sum(1 for r in rows if r["wrong"]) + sum(1 for a in alphas if not isinstance(got[a], Mapping))
-    return Check(ok=not messages and not hints, passed=PASSED.format(alphas=", ".join(f"{a:g}" for a in alphas)),
+    return Check(ok=not messages and not hints, passed=PASSED.format(alphas=wanted),
                  summary=f"Your θ_α is off at {n_bad} of the {len(alphas)} α values checked:",
                  messages=messages, hints=hints, table=pd.DataFrame(rows, columns=["alpha", "wrong", "of"]))

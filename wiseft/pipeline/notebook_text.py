@@ -292,7 +292,7 @@ WiSE-FT (Wortsman et al., CVPR 2022, Eq. 1) predicts with the weights
 
 $$\\theta_\\alpha = (1-\\alpha)\\cdot\\theta_0 + \\alpha\\cdot\\theta_1, \\qquad \\alpha\\in[0,1].$$
 
-Your tasks: **(1)** write θ_α as a function; **(2)** sweep α and score each θ_α on the reference set and every
+Your tasks: **(1)** write θ_α; **(2)** sweep α and score each θ_α on the reference set and every
 shift; **(3)** read the curves of the shifts fine-tuning hurts, and their average, and explain them. Write your code
 between the marked lines; each check cell compares your numbers with wiseft's and prints the most likely mistake
 first.
@@ -300,8 +300,8 @@ first.
 *Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–04). The
 notebook takes about a minute on a laptop CPU."""),
     ("code", "import pandas as pd\n"
-             "from wiseft.course import (SHIFT_AVERAGE, accuracy, check_interpolation, check_robustness, check_sweep,\n"
-             "                           losing_shifts, plot_sweep, preload, reference_sweep)\n"
+             "from wiseft.course import (CHECK_ALPHAS, SHIFT_AVERAGE, accuracy, check_interpolation, check_robustness,\n"
+             "                           check_sweep, losing_shifts, plot_sweep, preload, reference_sweep)\n"
              "from wiseft.notebook import describe_run, open_run, show\n"
              "from wiseft.steps import eval_sets, load_endpoint\n"
              "from wiseft.steps.common import classifier_transform"),
@@ -326,20 +326,22 @@ into that model overwrites them — so θ₀ and θ₁ come from their own copie
     ("md", """\
 ## Task 1 · Interpolate the weights
 
-Write `interpolate(theta_0, theta_1, alpha)`: it returns θ_α as a new state dict, with the same keys as `theta_0` and
-each tensor mixed as in the equation above. Mix **every** entry — the image encoder and the classification head —
-and do not change `theta_0` or `theta_1`. The check calls your function at α = 0, 0.25, 0.8 and 1."""),
-    ("code", "def interpolate(theta_0, theta_1, alpha):\n    ### BEGIN SOLUTION\n"
-             "    return {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n    ### END SOLUTION"),
-    ("code", f"{CHECK}\nprint(check_interpolation(interpolate, theta_0, theta_1))"),
+Build `thetas`: for every α in `CHECK_ALPHAS` (0, 0.25, 0.8 and 1 — lopsided values, where a mix that runs the
+wrong way shows), `thetas[alpha]` is θ_α as a new state dict, with the same keys as `theta_0` and each tensor mixed
+as in the equation above. Mix **every** entry — the image encoder and the classification head — and do not change
+`theta_0` or `theta_1`."""),
+    ("code", "### BEGIN SOLUTION\n"
+             "thetas = {alpha: {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0} for alpha in CHECK_ALPHAS}\n"
+             "### END SOLUTION"),
+    ("code", f"{CHECK}\nprint(check_interpolation(thetas, theta_0, theta_1))"),
     ("md", """\
 ## Task 2 · Sweep α
 
-For every α in `alphas`, load θ_α into `model` (`model.load_state_dict(interpolate(...))`) and score it on each
-evaluation set. Store the results as `student[alpha][s.name] = accuracy` (a fraction)."""),
+For every α in `alphas`, build θ_α as in Task 1, load it into `model` (`model.load_state_dict(...)`) and score it
+on each evaluation set. Store the results as `student[alpha][s.name] = accuracy` (a fraction)."""),
     ("code", "alphas = [round(0.1 * i, 1) for i in range(11)]\nstudent = {}\n### BEGIN SOLUTION\n"
              "for alpha in alphas:\n"
-             "    model.load_state_dict(interpolate(theta_0, theta_1, alpha))\n"
+             "    model.load_state_dict({k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0})\n"
              "    student[alpha] = {s.name: accuracy(model, s, device=ctx.device) for s in sets}\n### END SOLUTION"),
     ("md", "**Check**: your numbers against wiseft's own sweep of this run (within 0.5 pp)."),
     ("code", "reference = reference_sweep(ctx, alphas, [s.name for s in sets])"),
