@@ -70,7 +70,8 @@ def outcome_table(reference, average=None, scale=100.0, chosen=0.8):
     for name, alpha in OUTCOME_ROWS.items():
         a = chosen if alpha is None else alpha
         avg = wc.loc[a, shifts].mean() if average is None else average(wc.loc[a])
-        rows[name] = {"alpha": a, "world-print": wc.loc[a, "world-print"] * scale / 100, SHIFT_AVERAGE: avg * scale / 100}
+        rows[name] = {"alpha": a, "world-print": wc.loc[a, "world-print"] * scale / 100,
+                      SHIFT_AVERAGE: avg * scale / 100}
     return pd.DataFrame(rows).T
 
 

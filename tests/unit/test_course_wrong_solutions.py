@@ -1,7 +1,7 @@
 """The course's checks against real wrong solutions, on a small classifier and two small evaluation sets.
 
-θ₀ and θ₁ are two random small classifiers (an encoder and a head); the reference set is labelled by θ₁ (the "fine-tuned" model is right
-there) and the shift by θ₀, so the sweep really moves with α. The students' code is what students write: a
+θ₀ and θ₁ are two random small classifiers (an encoder and a head); the reference set is labelled by θ₁ (the
+"fine-tuned" model is right there) and the shift by θ₀, so the sweep really moves with α. The students' code is what students write: a
 reversed α, only the head mixed, the endpoints' accuracies averaged, θ_α never loaded. Each must be flagged at the
 first printed line with the hint that names it, and a check prints at most 2 + MAX_DETAIL lines.
 """
@@ -112,7 +112,8 @@ def test_task1_names_a_head_only_mix_and_its_converse(world):
     assert first_line(check).startswith("Hint: you mixed only the classification head (2 tensors)"), str(check)
     assert "(image_encoder.*) are θ₀'s unchanged" in first_line(check)
     converse = check_interpolation(encoder_only, world["theta_0"], world["theta_1"])
-    assert first_line(converse).startswith("Hint: you mixed only image_encoder.*") and "(head.*) are θ₁'s" in str(converse)
+    assert first_line(converse).startswith("Hint: you mixed only image_encoder.*")
+    assert "(head.*) are θ₁'s" in str(converse)
 
 
 def test_task1_flags_unmixed_weights_in_place_changes_and_a_dict_instead_of_a_function(world):

@@ -68,7 +68,8 @@ def check_robustness(table: Any, best: Any, reference: pd.DataFrame, shown: Sequ
     messages: list[str] = []
     hints: list[str] = []
     if not isinstance(table, pd.DataFrame):
-        return Check(False, summary=f"`table` must be a DataFrame (rows α, columns the sets), got {type(table).__name__}.")
+        return Check(False, summary="`table` must be a DataFrame (rows α, columns the sets), got "
+                                    f"{type(table).__name__}.")
     mine = table.copy()
     mine.index = pd.to_numeric(pd.Index(mine.index), errors="coerce").round(4)
     mine = mine.apply(pd.to_numeric, errors="coerce")
@@ -86,7 +87,8 @@ def check_robustness(table: Any, best: Any, reference: pd.DataFrame, shown: Sequ
             messages.append(f"{display_name(name)} at α={a:g}: yours {mine.loc[a, name]:.1f}%, wiseft's "
                             f"{ref.loc[a, name]:.1f}%.")
             if name == SHIFT_AVERAGE:
-                hints.insert(0, shift_average_hint(table[SHIFT_AVERAGE].set_axis(mine.index).loc[common], ref.loc[common],
+                yours = mine[SHIFT_AVERAGE].loc[common]
+                hints.insert(0, shift_average_hint(yours, ref.loc[common],
                                               reference, shown, tol))
     if not isinstance(best, Mapping):
         best = {}

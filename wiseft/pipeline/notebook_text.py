@@ -300,8 +300,9 @@ first.
 *Before you start*: the run `runs/mini` must exist — run `wiseft run --profile mini` (or notebooks 01–04). The
 notebook takes about a minute on a laptop CPU."""),
     ("code", "import pandas as pd\n"
-             "from wiseft.course import (CHECK_ALPHAS, SHIFT_AVERAGE, accuracy, check_interpolation, check_robustness,\n"
-             "                           check_sweep, losing_shifts, plot_sweep, preload, reference_sweep)\n"
+             "from wiseft.course import (CHECK_ALPHAS, SHIFT_AVERAGE, accuracy, check_interpolation,\n"
+             "                           check_robustness, check_sweep, losing_shifts, plot_sweep, preload,\n"
+             "                           reference_sweep)\n"
              "from wiseft.notebook import describe_run, open_run, show\n"
              "from wiseft.steps import eval_sets, load_endpoint\n"
              "from wiseft.steps.common import classifier_transform"),
@@ -331,7 +332,8 @@ wrong way shows), `thetas[alpha]` is θ_α as a new state dict, with the same ke
 as in the equation above. Mix **every** entry — the image encoder and the classification head — and do not change
 `theta_0` or `theta_1`."""),
     ("code", "### BEGIN SOLUTION\n"
-             "thetas = {alpha: {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0} for alpha in CHECK_ALPHAS}\n"
+             "thetas = {alpha: {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}\n"
+             "          for alpha in CHECK_ALPHAS}\n"
              "### END SOLUTION"),
     ("code", f"{CHECK}\nprint(check_interpolation(thetas, theta_0, theta_1))"),
     ("md", """\
@@ -465,14 +467,15 @@ in %) and `SHIFT_AVERAGE` (the mean accuracy over the shifts, in %)."""),
              "    alpha = chosen if alpha is None else alpha\n"
              "    model.load_state_dict(interpolate_state_dicts(theta_0, theta_1, alpha))\n"
              "    acc = {s.name: 100 * accuracy(model, s, device=ctx.device) for s in test_sets}\n"
-             "    shift_acc = [acc[s.name] for s in test_sets if s.role == 'shift']\n"
-             "    rows[name] = {'alpha': alpha, ref_name: acc[ref_name], SHIFT_AVERAGE: sum(shift_acc) / len(shift_acc)}\n"
+             "    shift_avg = pd.Series([acc[s.name] for s in test_sets if s.role == 'shift']).mean()\n"
+             "    rows[name] = {'alpha': alpha, ref_name: acc[ref_name], SHIFT_AVERAGE: shift_avg}\n"
              "### END SOLUTION\noutcome = pd.DataFrame(rows).T"),
     ("code", f"{CHECK}\nprint(check_outcome(outcome, chosen, reference))"),
     ("code", f"{CHECK}\nprint(outcome.round(1).to_string())"),
     ("md", "Your four models (markers) on wiseft's WiSE-FT curve: reference test accuracy against the shift average, "
            "α running from 0 to 1 along the grey line."),
-    ("code", "show(plot_choice(outcome, reference, title=f'Choosing α without shift data: the {ctx.profile.name} run'))"),
+    ("code", "show(plot_choice(outcome, reference,\n"
+             "                  title=f'Choosing α without shift data: the {ctx.profile.name} run'))"),
     ("md", """\
 ## Task 4 · Questions
 
