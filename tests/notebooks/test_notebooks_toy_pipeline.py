@@ -76,5 +76,5 @@ def test_pipeline_notebooks_on_the_toy_task(tmp_path, tiny_model_name, monkeypat
                                                           "run_dir": str(run), "device": None},
                               kernel_name=resolve_kernel(), step="course")
     text = outputs(course)
-    assert "Your θ_α matches wiseft's interpolation in every tensor." in text
+    assert "Your θ_α matches wiseft's in every tensor at α = 0, 0.25, 0.8, 1." in text
     assert "numbers match wiseft's within 0.5 pp" in text

@@ -62,6 +62,14 @@ def test_wrong_answers_get_the_specific_hint_first(reference, table_fn, best_fn,
     assert len(lines) <= 2 + MAX_DETAIL
 
 
+def test_a_best_alpha_between_wiseft_s_grid_points_is_judged_by_the_students_checked_numbers(reference):
+    coarse = reference[reference["alpha"].isin([0.0, 0.6, 1.0])]
+    table, best = answer()
+    assert best[SHIFT_AVERAGE] == 0.2 and check_robustness(table, best, coarse, SHOWN).ok
+    low = dict(best, **{SHIFT_AVERAGE: 0.8})  # 64.6 %, below wiseft's best (68.3 % at α = 0)
+    assert "your α = 0.8" in str(check_robustness(table, low, coarse, SHOWN))
+
+
 def test_fractions_and_missing_entries_are_named(reference):
     table, best = answer()
     check = check_robustness(table / 100, best, reference, SHOWN)
