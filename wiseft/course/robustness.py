@@ -15,7 +15,7 @@ import pandas as pd
 
 from .report import Check
 
-__all__ = ["SHIFT_AVERAGE", "wiseft_curves", "check_robustness", "plot_sweep"]
+__all__ = ["SHIFT_AVERAGE", "wiseft_curves", "check_robustness", "plot_sweep", "finish_axes"]
 
 #: The column of the shift average in the student's table.
 SHIFT_AVERAGE = "shift average"
@@ -136,9 +136,15 @@ def plot_sweep(table: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[s
                 label=f"{display_name(name)} (wiseft)")
         if name in mine.columns:
             ax.plot(mine.index, mine[name], "-o", color=c, lw=1.2, ms=4, label=f"{display_name(name)} (yours)")
-    ax.set_xlabel("α   (0 = zero-shot θ₀, 1 = fine-tuned θ₁)")
-    ax.set_ylabel("top-1 accuracy (%)")
-    ax.set_title(title or "WiSE-FT sweep: yours (dots) and wiseft's (wide pale lines)")
+    return finish_axes(fig, ax, "α   (0 = zero-shot θ₀, 1 = fine-tuned θ₁)", "top-1 accuracy (%)",
+                       title or "WiSE-FT sweep: yours (dots) and wiseft's (wide pale lines)")
+
+
+def finish_axes(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str) -> Any:
+    """Labels, a light grid and the legend outside the data, right of the axes; returns ``fig``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     fig.tight_layout()

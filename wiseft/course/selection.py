@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .report import Check
-from .robustness import SHIFT_AVERAGE, shift_average_hint, wiseft_curves
+from .robustness import SHIFT_AVERAGE, finish_axes, shift_average_hint, wiseft_curves
 
 __all__ = ["OUTCOME_ROWS", "heldout_choice", "check_choice", "check_outcome", "plot_choice"]
 
@@ -143,11 +143,6 @@ def plot_choice(outcome: pd.DataFrame, reference: pd.DataFrame, title: str = "")
         ax.plot(scale * r[ref_name], scale * r[SHIFT_AVERAGE], markers.get(row, "o"), ms=11 if row == "held-out "
                 "choice" else 8, color=plt.get_cmap("tab10").colors[i % 10], ls="none",
                 label=f"{row} (yours)" if "α" in str(row) else f"{row} (α = {r['alpha']:g}, yours)")
-    ax.set_xlabel(f"{ref_name}, reference test set: top-1 (%)")
-    ax.set_ylabel("average over the shifts: top-1 (%)")
-    ax.set_title(title or "Choosing α without shift data")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    return fig
+    return finish_axes(fig, ax, f"{ref_name}, reference test set: top-1 (%)", "average over the shifts: top-1 (%)",
+                       title or "Choosing α without shift data")
 
