@@ -12,7 +12,7 @@ from pathlib import Path
 import nbval.kernel
 
 from wiseft.pipeline.kernels import EncryptedKernelManager
-from wiseft.pipeline.notebooks import COURSE_STUDENT, pipeline_rank
+from wiseft.pipeline.notebooks import COURSES, pipeline_rank
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,8 +23,8 @@ nbval.kernel.KernelManager = EncryptedKernelManager
 # A batch execution: the α explorer of fig1 prints one line instead of a widget, so outputs stay deterministic.
 os.environ["WISEFT_BATCH"] = "1"
 
-# The students' copy of the assignment raises NotImplementedError where they write code: not run by nbval.
-collect_ignore = [COURSE_STUDENT]
+# The students' copies of the assignments raise NotImplementedError where they write code: not run by nbval.
+collect_ignore = list(COURSES.values())
 
 
 def pytest_collection_modifyitems(session, config, items):

@@ -219,21 +219,21 @@ def test_course_accuracy_matches_the_evaluation_engine(toy, make_classifier):
         assert accuracy(model, s, batch_size=5) == pytest.approx(result.value("zeroshot", s.name))
 
 
-def test_check_interpolation_explains_mistakes(make_classifier):
+def test_check_interpolation_explains_mistakes_on_a_clip_classifier(make_classifier):
     from wiseft.course import check_interpolation
 
     theta_0 = make_classifier(num_classes=3, seed=0).state_dict()
     theta_1 = make_classifier(num_classes=3, seed=1).state_dict()
-    right = {k: 0.75 * theta_0[k] + 0.25 * theta_1[k] for k in theta_0}
-    check = check_interpolation(right, theta_0, theta_1, 0.25)
-    assert check.ok and "matches" in str(check)
-    reversed_ = {k: 0.25 * theta_0[k] + 0.75 * theta_1[k] for k in theta_0}
-    check = check_interpolation(reversed_, theta_0, theta_1, 0.25)
-    assert not check.ok and "reversed" in str(check)
-    no_head = {k: v for k, v in right.items() if not k.startswith("head.")}
-    assert "missing" in str(check_interpolation(no_head, theta_0, theta_1, 0.25))
-    half_done = {k: (right[k] if k.startswith("head.") else theta_0[k]) for k in theta_0}
-    assert "copies of one endpoint" in str(check_interpolation(half_done, theta_0, theta_1, 0.25))
+    check = check_interpolation(lambda t0, t1, a: {k: (1 - a) * t0[k] + a * t1[k] for k in t0}, theta_0, theta_1)
+    assert check.ok and "matches wiseft's in every tensor at α = 0, 0.25, 0.8, 1" in str(check)
+    check = check_interpolation(lambda t0, t1, a: {k: a * t0[k] + (1 - a) * t1[k] for k in t0}, theta_0, theta_1)
+    assert not check.ok and "reversed" in str(check).splitlines()[0]
+    no_head = check_interpolation(lambda t0, t1, a: {k: v for k, v in t0.items() if not k.startswith("head.")},
+                                  theta_0, theta_1)
+    assert "exactly the keys of theta_0" in str(no_head).splitlines()[0] and "2 tensor(s) missing" in str(no_head)
+    head_only = check_interpolation(lambda t0, t1, a: {k: (1 - a) * t0[k] + a * t1[k] if k.startswith("head.")
+                                                       else t0[k] for k in t0}, theta_0, theta_1)
+    assert str(head_only).startswith("Hint: you mixed only the classification head")
 
 
 def test_reference_sweep_says_which_step_to_run(toy):

@@ -14,7 +14,7 @@ import pytest
 from wiseft.course import strip_notebook
 from wiseft.figures import get_figure, list_figures
 from wiseft.pipeline import get_step, list_steps
-from wiseft.pipeline.notebooks import COURSE_SOLVED, COURSE_STUDENT, check_notebooks, notebook_paths
+from wiseft.pipeline.notebooks import COURSES, check_notebooks, notebook_paths
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = REPO / "notebooks"
@@ -36,7 +36,7 @@ def test_every_step_has_its_notebook_and_every_notebook_is_a_step_or_the_course(
     assert expected <= set(ALL), f"steps without a notebook: {sorted(expected - set(ALL))}"
     strays = [rel for rel in ALL if rel not in expected and not rel.startswith("course/")]
     assert not strays, f"notebooks that are neither a pipeline step nor course material: {strays}"
-    assert {COURSE_SOLVED, COURSE_STUDENT} <= set(ALL)
+    assert set(COURSES) | set(COURSES.values()) <= set(ALL)
     # and every registered figure or table has a step (hence a notebook)
     assert set(list_figures()) <= set(list_steps())
 
@@ -115,14 +115,15 @@ def test_checked_cells_only_print():
 
 def test_notebooks_match_the_generator_and_the_course_copy_is_stripped():
     assert check_notebooks(NOTEBOOKS) == [], "run: python -m wiseft.pipeline.notebooks make"
-    assert sorted(notebook_paths() + [COURSE_STUDENT]) == ALL
+    assert sorted(notebook_paths() + list(COURSES.values())) == ALL
 
 
-def test_students_copy_is_the_stripped_solved_notebook():
-    solved, student = read(COURSE_SOLVED), read(COURSE_STUDENT)
+@pytest.mark.parametrize("solved_rel, student_rel", list(COURSES.items()))
+def test_students_copy_is_the_stripped_solved_notebook(solved_rel, student_rel):
+    solved, student = read(solved_rel), read(student_rel)
     stripped = strip_notebook(solved)
     assert [(c.cell_type, c.source) for c in student.cells] == [(c.cell_type, c.source) for c in stripped.cells], \
-        f"regenerate: python -m wiseft.course strip notebooks/{COURSE_SOLVED} -o notebooks/{COURSE_STUDENT}"
+        f"regenerate: python -m wiseft.course strip notebooks/{solved_rel} -o notebooks/{student_rel}"
     text = "\n".join(c.source for c in student.cells)
     assert "### BEGIN SOLUTION" not in text and "(1 - alpha) * theta_0[k]" not in text
     assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")

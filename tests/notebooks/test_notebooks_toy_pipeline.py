@@ -4,7 +4,7 @@ stops cleanly, and the report links what was made.
 
 Each notebook starts its own kernel (≈5 s with torch imported on an idle machine), so the test runs the four
 pipeline steps and four figure notebooks, one of each kind (a figure, a stop, a table and the sweep tables), then
-the solved course assignment on the same run.
+the solved course assignments on the same run.
 """
 
 from __future__ import annotations
@@ -70,13 +70,14 @@ def test_pipeline_notebooks_on_the_toy_task(tmp_path, tiny_model_name, monkeypat
                          notebooks_dir=REPO / "notebooks")
     assert {o.status for o in again} == {"skipped"}
 
-    # The solved course assignment on the same run: the students' numbers match wiseft's.
+    # The solved course assignments on the same run (another profile than mini): the students' numbers match.
+    params = {"profile": str(profile), "overrides": [], "run_dir": str(run), "device": None}
     course = execute_notebook(REPO / "notebooks" / "course" / "wiseft_assignment_solved.ipynb",
-                              tmp_path / "course.ipynb", {"profile": str(profile), "overrides": [],
-                                                          "run_dir": str(run), "device": None},
-                              kernel_name=resolve_kernel(), step="course")
+                              tmp_path / "course.ipynb", params, kernel_name=resolve_kernel(), step="course")
     text = outputs(course)
-    assert "Your θ_α matches wiseft's interpolation in every tensor at α = 0, 0.25, 0.5, 0.8, 1." in text
-    assert "numbers match wiseft's within 0.5 pp" in text
-    assert "Your Task 3 answers agree with your sweep." in text
-    assert "Right: that is the α the held-out split picks." in text
+    assert "Your θ_α matches wiseft's in every tensor at α = 0, 0.25, 0.8, 1." in text
+    assert "numbers match wiseft's within 0.5 pp" in text and "Your table and best α values match" in text
+    choose = execute_notebook(REPO / "notebooks" / "course" / "wiseft_choose_alpha_solved.ipynb",
+                              tmp_path / "choose.ipynb", params, kernel_name=resolve_kernel(), step="course")
+    text = outputs(choose)
+    assert "Right: α = " in text and "Your outcome table matches wiseft's numbers" in text

@@ -1,13 +1,15 @@
-"""Every pipeline and figure notebook ends by saying what its run shows, in a cell nbval checks (issue 17)."""
+"""Every pipeline and figure notebook ends by saying what its run shows, in a cell nbval checks (issue 17).
+
+The course assignments end with questions for the student instead: what the run shows is theirs to say."""
 
 from __future__ import annotations
 
 import pytest
 
 from wiseft.figures.claims import CLAIMS
-from wiseft.pipeline.notebooks import COURSE_SOLVED, COURSE_STUDENT, build_notebook, notebook_paths
+from wiseft.pipeline.notebooks import COURSES, build_notebook, notebook_paths
 
-NOTEBOOKS = [p for p in notebook_paths() if p not in (COURSE_SOLVED, COURSE_STUDENT)]
+NOTEBOOKS = [p for p in notebook_paths() if p not in {*COURSES, *COURSES.values()}]
 
 
 @pytest.mark.parametrize("rel", NOTEBOOKS)

@@ -33,17 +33,20 @@ from .steps import list_steps, get_step
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COURSE_SOLVED", "COURSE_STUDENT", "notebook_paths", "build_notebook", "write_notebooks",
+__all__ = ["COURSE_SOLVED", "COURSE_STUDENT", "COURSES", "notebook_paths", "build_notebook", "write_notebooks",
            "check_notebooks", "record_notebooks", "pipeline_rank", "main"]
 
 COURSE_SOLVED = "course/wiseft_assignment_solved.ipynb"
 COURSE_STUDENT = "course/wiseft_assignment.ipynb"
+#: Every course assignment, solved copy -> students' copy (stripped), in the order nbval runs the solved ones.
+COURSES = {COURSE_SOLVED: COURSE_STUDENT,
+           "course/wiseft_choose_alpha_solved.ipynb": "course/wiseft_choose_alpha.ipynb"}
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 def notebook_paths() -> list[str]:
-    """Every generated notebook (relative to ``notebooks/``) in execution order: the steps, then the course."""
-    return [get_step(name).notebook for name in list_steps()] + [COURSE_SOLVED]
+    """Every generated notebook (relative to ``notebooks/``) in execution order: the steps, then the courses."""
+    return [get_step(name).notebook for name in list_steps()] + list(COURSES)
 
 
 def pipeline_rank(path: str | os.PathLike, notebooks_dir: str | os.PathLike) -> int:
@@ -60,8 +63,8 @@ def pipeline_rank(path: str | os.PathLike, notebooks_dir: str | os.PathLike) -> 
 def _cells(rel: str) -> list[tuple[str, str]]:
     if rel in T.PIPELINE:
         return T.PIPELINE[rel]
-    if rel == COURSE_SOLVED:
-        return T.COURSE
+    if rel in COURSES:
+        return {COURSE_SOLVED: T.COURSE}.get(rel, T.COURSE_CHOOSE_ALPHA)
     if rel.startswith("figures/"):
         return _figure_cells(Path(rel).stem)
     raise PipelineError(f"no notebook text for {rel!r}; add it to wiseft/pipeline/notebook_text.py")
@@ -106,11 +109,11 @@ def _figure_cells(name: str) -> list[tuple[str, str]]:
         cells += [("code", f"fig = spec.draw(df{', ' + draw_args if draw_args else ''})\n"
                            "save_figure(fig, ctx.figures_dir, spec.name, formats=ctx.profile.figures.formats)\n"
                            "show(fig)")]
-    if name == "fig1":
-        cells += [("md", "**Explore α.** In JupyterLab, the slider below moves along the WiSE-FT curve and shows every "
-                         "dataset's accuracy at that α beside the two ends, from the run's sweep (no retraining). "
-                         "Batch executions print one line instead."),
-                  ("code", "alpha_explorer(df).show()")]
+        if name == "fig1":  # its α explorer follows the drawing
+            cells += [("md", "**Explore α.** In JupyterLab, the slider below moves along the WiSE-FT curve and shows "
+                             "every dataset's accuracy at that α beside the two ends, from the run's sweep (no "
+                             "retraining). Batch executions print one line instead."),
+                      ("code", "alpha_explorer(df).show()")]
     elif name == "sweep_table":
         cells += [("code", "e2e = spec.draw(df, mode='e2e')\nlc = spec.draw(df, mode='lc')"),
                   ("code", f"{T.CHECK}\nprint(markdown(e2e, title='WiSE-FT sweep, E2E (%)'))"),
@@ -197,19 +200,23 @@ def write_notebooks(notebooks_dir: str | os.PathLike, only: Sequence[str] | None
 
 
 def _write_student_copy(folder: Path) -> list[Path]:
+    """Strip every solved course notebook into its students' copy (when that copy is out of date)."""
     import nbformat
 
     from ..course import strip_notebook
 
-    solved, student = folder / COURSE_SOLVED, folder / COURSE_STUDENT
-    if not solved.is_file():
-        return []
-    stripped = strip_notebook(nbformat.read(solved, as_version=4))
-    stripped.metadata.pop("widgets", None)
-    if student.is_file() and _signature(nbformat.read(student, as_version=4)) == _signature(stripped):
-        return []
-    _write(stripped, student)
-    return [student]
+    written = []
+    for solved_rel, student_rel in COURSES.items():
+        solved, student = folder / solved_rel, folder / student_rel
+        if not solved.is_file():
+            continue
+        stripped = strip_notebook(nbformat.read(solved, as_version=4))
+        stripped.metadata.pop("widgets", None)
+        if student.is_file() and _signature(nbformat.read(student, as_version=4)) == _signature(stripped):
+            continue
+        _write(stripped, student)
+        written.append(student)
+    return written
 
 
 def check_notebooks(notebooks_dir: str | os.PathLike) -> list[str]:
@@ -229,11 +236,12 @@ def check_notebooks(notebooks_dir: str | os.PathLike) -> list[str]:
         if got != want:
             first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
             problems.append(f"{rel}: differs from the generator from cell {first + 1} on")
-    solved, student = folder / COURSE_SOLVED, folder / COURSE_STUDENT
-    if solved.is_file():
-        want = _signature(strip_notebook(nbformat.read(solved, as_version=4)))
-        if not student.is_file() or _signature(nbformat.read(student, as_version=4)) != want:
-            problems.append(f"{COURSE_STUDENT}: not the stripped copy of {COURSE_SOLVED}")
+    for solved_rel, student_rel in COURSES.items():
+        solved, student = folder / solved_rel, folder / student_rel
+        if solved.is_file():
+            want = _signature(strip_notebook(nbformat.read(solved, as_version=4)))
+            if not student.is_file() or _signature(nbformat.read(student, as_version=4)) != want:
+                problems.append(f"{student_rel}: not the stripped copy of {solved_rel}")
     return problems
 
 
@@ -306,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if problems:
                 print("Regenerate with: python -m wiseft.pipeline.notebooks make", file=sys.stderr)
                 return 1
-            print(f"{len(notebook_paths()) + 1} notebooks match the generator")
+            print(f"{len(notebook_paths()) + len(COURSES)} notebooks match the generator")
         else:
             for path in record_notebooks(folder, only, kernel_name=args.kernel):
                 print(f"recorded {path}")

@@ -1,7 +1,7 @@
-"""Course tooling: strip the solutions out of the solved assignment, and check students' α sweeps.
+"""Strip the solutions out of a solved assignment notebook, and the ``python -m wiseft.course strip`` command.
 
-The repository keeps a *solved* assignment (``notebooks/course/wiseft_assignment_solved.ipynb``) that nbval
-runs. Solutions sit between marker lines, in code or markdown cells::
+The repository keeps *solved* assignments (``notebooks/course/*_solved.ipynb``) that nbval runs. Solutions sit
+between marker lines, in code or markdown cells::
 
     ### BEGIN SOLUTION
     theta = {k: (1 - alpha) * theta_0[k] + alpha * theta_1[k] for k in theta_0}
@@ -12,9 +12,6 @@ or fill a whole cell tagged ``solution``. :func:`strip_notebook` replaces each r
 the handed-out notebook shows no answers. From the shell::
 
     python -m wiseft.course strip notebooks/course/wiseft_assignment_solved.ipynb -o wiseft_assignment.ipynb
-
-The assignment's check cells live in :mod:`wiseft.course_checks` (re-exported here): they compare the students'
-θ_α, sweep, Task 3 answers and α choice with wiseft's and say in words what is off, the most specific hint first.
 """
 
 from __future__ import annotations
@@ -27,19 +24,13 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .course_checks import (MAX_DETAIL, CourseError, InterpolationCheck, SweepCheck, accuracy, check_interpolation,
-                            check_sweep, reference_sweep)
-from .course_tasks import (AlphaChoiceCheck, Task3Check, check_alpha_choice, check_task3, losing_shifts,
-                           plot_sweep)
-from .errors import WiseftError
-from .io import atomic_write_text
+from ..errors import WiseftError
+from ..io import atomic_write_text
+from .report import CourseError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CourseError", "BEGIN", "END", "CODE_STUB", "strip_source", "strip_notebook", "strip_file",
-           "SweepCheck", "check_sweep", "InterpolationCheck", "check_interpolation", "accuracy", "reference_sweep",
-           "Task3Check", "check_task3", "AlphaChoiceCheck", "check_alpha_choice", "losing_shifts", "plot_sweep",
-           "MAX_DETAIL", "main"]
+__all__ = ["BEGIN", "END", "CODE_STUB", "strip_source", "strip_notebook", "strip_file", "main"]
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -129,7 +120,7 @@ def strip_file(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m wiseft.course strip SOLVED.ipynb -o STUDENT.ipynb``."""
     parser = argparse.ArgumentParser(prog="python -m wiseft.course",
-                                     description="Course tooling for the wiseft assignment.")
+                                     description="Course tooling for the wiseft assignments.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("strip", help="write the students' copy of a solved notebook (solutions and outputs removed)")
     p.add_argument("notebook", help="the solved notebook")
@@ -142,7 +133,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(f"wrote {out}")
     return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
