@@ -193,7 +193,7 @@ def test_arbitrary_mappings_raise_only_profile_errors(raw):
 @settings(max_examples=200, deadline=None)
 @given(section=st.sampled_from(["eval", "interpolation", "baselines", "figures"]),
        key=st.sampled_from(["batch_size", "alphas", "keep", "alpha_step", "ema_decays", "formats", "include",
-                            "num_workers", "chunk_images", "fisher_floor"]),
+                            "num_workers", "chunk_images", "memory_gb", "fisher_floor"]),
        value=_values)
 def test_arbitrary_values_in_known_sections_raise_only_profile_errors(section, key, value):
     raw = _deep(BASE, {})
