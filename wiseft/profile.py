@@ -305,7 +305,7 @@ def _check_ranges(p: Profile, src: str) -> None:
         positive(f"finetune.e2e.{key}", getattr(e, key))
     for key in ("weight_decay", "warmup_steps", "label_smoothing", "checkpoint_every_steps", "num_workers", "eps"):
         non_negative(f"finetune.e2e.{key}", getattr(e, key))
-    for key in ("max_steps", "micro_batch_size", "grad_clip"):
+    for key in ("max_steps", "micro_batch_size", "grad_clip", "prefetch_factor"):
         if getattr(e, key) is not None:
             positive(f"finetune.e2e.{key}", getattr(e, key))
     _require(e.label_smoothing < 1, src, "finetune.e2e.label_smoothing", e.label_smoothing, "expected a value in [0, 1)")
