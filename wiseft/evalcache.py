@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-from .errors import WiseftError
+from .errors import DatasetError, WiseftError
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,11 @@ def _crop_size(transform: Any) -> int | None:
 
 
 class _FileBytes(torch.utils.data.Dataset):
-    """``(raw file bytes as a uint8 tensor, label)`` of a :class:`~wiseft.datasets.images.FileListDataset`."""
+    """``(raw file bytes, label)`` of a :class:`~wiseft.datasets.images.FileListDataset`.
+
+    Plain ``bytes`` cross from loader workers by pickling; a tensor per file would need one shared-memory file
+    descriptor each.
+    """
 
     def __init__(self, files: list[str], labels) -> None:
         self.files, self.labels = files, labels
@@ -148,13 +152,19 @@ class _FileBytes(torch.utils.data.Dataset):
         return len(self.files)
 
     def __getitem__(self, i: int):
-        from torchvision.io import read_file
-
-        return read_file(self.files[i]), int(self.labels[i])
+        try:
+            with open(self.files[i], "rb") as fh:
+                return fh.read(), int(self.labels[i])
+        except OSError as e:
+            raise DatasetError(f"cannot read image {self.files[i]!r}: {e}") from e
 
 
 def _collate_bytes(batch):
     return [b[0] for b in batch], torch.tensor([b[1] for b in batch])
+
+
+def _as_tensors(data: list[bytes]) -> list[torch.Tensor]:
+    return [torch.frombuffer(bytearray(b), dtype=torch.uint8) for b in data]
 
 
 def decode_on_device(data: list[torch.Tensor], size: int, dev: torch.device) -> torch.Tensor:
@@ -197,7 +207,7 @@ def prepare(dataset: torch.utils.data.Dataset, dev: torch.device, *, decode: str
     files = getattr(base, "files", None)
     if decode == "device" and files is not None and size is not None and getattr(base, "pre", None) is None:
         view = _FileBytes(files, base.labels)
-        feeder.decode = lambda batch: decode_on_device(batch, size, dev)
+        feeder.decode = lambda batch: decode_on_device(_as_tensors(batch), size, dev)
         feeder.image_bytes = 3 * size * size
         return (view if indices is None else torch.utils.data.Subset(view, indices)), feeder, _collate_bytes
     if decode == "device":

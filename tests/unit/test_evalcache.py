@@ -117,13 +117,14 @@ def test_device_decoding_matches_pil_closely_and_runs_the_engine(make_classifier
     pil = torch.stack([feed(ds_uint8[None])[0] for ds_uint8 in staged])
     ref = torch.stack([ds[i][0] for i in range(3)])
     assert (pil - ref).abs().mean() < 0.15  # other resampling code, same picture (values span about ±2)
-    direct = decode_on_device([raw[0]], 32, torch.device("cpu"))
+    assert isinstance(raw[0], bytes)  # bytes cross from loader workers without shared-memory descriptors
+    direct = decode_on_device([torch.frombuffer(bytearray(raw[0]), dtype=torch.uint8)], 32, torch.device("cpu"))
     assert torch.equal(direct[0], staged[0])
     template = make_classifier(5)
     eval_set = EvalSet("jpeg", ds, [str(i) for i in range(5)], Protocol(), role="reference")
     theta = clone_state_dict(template)
     res = evaluate_settings(template, lerp_settings(theta, theta, [0.0]), [eval_set], batch_size=4,
-                            decode="device")
+                            decode="device", num_workers=1)  # files read in a worker process
     assert res.sets["jpeg"].n == 6
 
 
