@@ -62,7 +62,7 @@ class Sizes:
     train_warmup: int = 2
     train_precisions: tuple[str, ...] = ("fp32", "amp_bf16")
     mem_model: str = "ViT-B-32"          # weights-heavy run: 335 MiB of weights, one small chunk
-    mem_images: int = 64
+    mem_images: int = 16
     mem_chunk_model: str = "bench-vit-mini-32"  # chunk-heavy run: the default chunk filled, then one more batch
     mem_chunk_images: int = 2304
     mem_naive_images: int = 512          # the naive loop holds one batch: fewer images show its peak
@@ -231,9 +231,10 @@ def _e2e_row(s: Sizes, model_name: str, sets: int, regime: str, floor: float) ->
     ratio = res["naive_s"] / res["ours_s"]
     # with the per-α weight work: naive = n·(N·(d+f) + c_naive), ours = N·d + n·(N·f + c_ours)
     full = n * (images * (d + f) + c_naive) / (images * d + n * (images * f + c_ours))
-    # the same model fitted to the two sweeps: naive = N·n·(d+f), ours = N·(d + n·f)
-    d_fit = (res["naive_s"] - res["ours_s"]) / (images * (n - 1))
-    f_fit = (res["ours_s"] / images - d_fit) / n
+    # d and f fitted to the two sweeps instead, net of the measured per-α weight work
+    naive_net, ours_net = res["naive_s"] - n * c_naive, res["ours_s"] - n * c_ours
+    d_fit = (naive_net - ours_net) / (images * (n - 1))
+    f_fit = (ours_net / images - d_fit) / n
     once = decodes["ours"] == images
     predicted = speedup_model(d, f, n)
     flops, peak = C.forward_flops(model, extra["image_size"], dev, s.precision), _peak(s, dev)
@@ -253,7 +254,30 @@ def _e2e_row(s: Sizes, model_name: str, sets: int, regime: str, floor: float) ->
                predicted_ratio=_r(predicted, 3), formula="speed-up = n·(d+f)/(d+n·f), n = number of α",
                fitted_decode_s_per_image=_r(d_fit, 6), fitted_forward_s_per_image=_r(f_fit, 6),
                forward_gflop_per_image=round(flops / 1e9, 3), throughput=work,
-               max_top1_diff_vs_naive=C.max_diff(res["ours_out"], res["naive_out"]))
+               max_top1_diff_vs_naive=C.max_diff(res["ours_out"], res["naive_out"]),
+               constants=_e2e_constants(s, model, model_name, d, f, flops, c_ours, c_naive))
+
+
+def _e2e_constants(s: Sizes, model, name: str, d, f, flops, c_ours, c_naive) -> list[dict]:
+    params = sum(p.numel() for p in model.parameters())
+    where = f"case 2, {name}, {s.device}, {torch.get_num_threads()} thread(s), {s.precision}"
+    jpeg = f"{s.jpeg_size[0]}×{s.jpeg_size[1]} JPEG"
+    return [
+        _const("decode_s_per_image", d, "s/image", f"{where}: one DataLoader pass ({s.num_workers} workers) over the "
+               f"{jpeg}s: read, decode, resize, crop, normalise"),
+        _const(f"forward_s_per_image.{name}", f, "s/image", f"{where}: forward passes over preprocessed batches of "
+               f"{s.eval_batch}"),
+        _const(f"forward_gflop_per_image.{name}", flops / 1e9, "GFLOP/image", "FlopCounterMode, one forward pass"),
+        _const(f"forward_gflops.{name}", flops / f / 1e9, "GFLOP/s", f"{where}: FLOPs over forward time"),
+        _const("lerp_s_per_param", c_ours / params, "s/parameter", f"{where}: lerp_into_ of every weight, one α"),
+        _const("checkpoint_roundtrip_s_per_byte", c_naive / C.model_bytes(model), "s/byte",
+               f"{where}: merge every weight, load, torch.save and torch.load (weights_only) of the state dict"),
+    ]
+
+
+def _const(name: str, value: float, unit: str, how: str) -> dict:
+    """One measured constant of the cost model (docs/performance.md)."""
+    return {"name": name, "value": float(f"{value:.4g}"), "unit": unit, "how": how}
 
 
 def case2(s: Sizes) -> list[dict]:
@@ -358,7 +382,14 @@ def case3(s: Sizes) -> dict:
                naive_classes_timed=k, naive_timed_s=_r(res["naive_s"]),
                naive_note=f"the per-class loop was timed on {k} of {len(names)} classes and scaled ×{len(names) / k:g} "
                           f"(its cost is linear in the classes)",
-               head_rel_diff_vs_naive=head_diff)
+               head_rel_diff_vs_naive=head_diff,
+               constants=[_const(f"matmul_peak_gflops.{str(peak_dtype).replace('torch.', '')}", peak, "GFLOP/s",
+                                 f"case 3, {s.device}, {torch.get_num_threads()} thread(s): median of "
+                                 f"{s.peak_n}² matmuls"),
+                          _const("text_fraction_of_peak", fraction, "fraction", f"case 3, {s.text_model} text tower, "
+                                 f"{len(prompts)} prompts: analytic useful FLOPs over time, over the matmul peak"),
+                          _const("tokenize_s_per_prompt", tok_s / len(prompts), "s/prompt",
+                                 "case 3: open_clip's tokenizer over every prompt")])
 
 
 # ---------------------------------------------------------------------------------------------- case 4
@@ -434,6 +465,14 @@ def case4(s: Sizes) -> dict:
                images_per_s_plain_fp32=round(s.train_batch / plain_s, 2), images_per_s_ours=modes,
                precision_notes=mode_notes, throughput=work, train_gflop_per_image=round(flops / 1e9, 3),
                train_loader_s_per_image=_r(load, 6),
+               constants=[_const(f"train_s_per_image.{s.train_model}", ours_s / s.train_batch, "s/image",
+                                 f"case 4, {s.device}, {torch.get_num_threads()} thread(s), fp32: finetune_e2e step "
+                                 f"time over batch {s.train_batch}"),
+                          _const(f"train_gflop_per_image.{s.train_model}", flops / 1e9, "GFLOP/image",
+                                 "FlopCounterMode, forward and backward"),
+                          _const("train_loader_s_per_image", load, "s/image",
+                                 f"case 4: 'clip' training transform over the {s.jpeg_size[0]}×{s.jpeg_size[1]} JPEGs, "
+                                 f"{s.num_workers} workers")],
                throughput_note="bound compares a training step with loading its batch of JPEGs through the "
                                "'clip' training transform with num_workers processes (measured here on the "
                                "benchmark's JPEGs); this case itself trains on tensors in memory")

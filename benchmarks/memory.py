@@ -173,9 +173,14 @@ def case5(s) -> dict:
             f"defaults: batch {ref['batch_size']}, chunk_images {ref['chunk_images']}, memory_gb {ref['memory_gb']}; "
             f"{lo} vs {hi} α")
     secs = {k: r["seconds"] for k, r in runs.items()}
+    naive = runs[f"{first}_naive_{hi}"]
+    constants = [{"name": "eval_resident_model_copies", "value": ref["weights_copies"], "unit": "model copies",
+                  "how": f"case 5: RSS growth from building the working model, θ0 and θ1 ({ref['model']})"},
+                 {"name": "naive_extra_model_copies", "value": round(naive["buffers_bytes"] / naive["model_bytes"], 2),
+                  "unit": "model copies", "how": f"case 5: peak RSS of wise-ft's loop over setup ({ref['model']})"}]
     return row(5, "peak memory of an α sweep (RSS)", what, ref["seconds"], runs[f"{first}_naive_{hi}"]["seconds"],
                "peak RSS growth ≤ 3 model copies + eval.memory_gb, independent of the α count", "; ".join(parts),
-               ok, runs=runs, seconds=secs,
+               ok, runs=runs, seconds=secs, constants=constants,
                naive_reproduces="wise-ft's sweep (merged state dict alive through evaluation, checkpoint written "
                                 "and read back); it holds one batch, so it runs on fewer images in the chunk run",
                method_note="weights = RSS growth from building the model, θ0 and θ1 (after malloc_trim); buffers = "

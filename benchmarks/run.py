@@ -169,6 +169,11 @@ def main(argv=None) -> int:
     print(table(rows))
     print()
     print(throughput_table(rows, sizes.device.startswith("cuda")))
+    constants = [c for r in rows for c in r.get("constants", [])]
+    if constants:
+        print("\nmeasured constants of the cost model (docs/performance.md):")
+        for c in constants:
+            print(f"  {c['name']:<42} {c['value']:<11.4g} {c['unit']:<13} {c['how']}")
     if args.markdown:
         print()
         print(markdown(rows))
