@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,11 +10,7 @@ import torch
 from wiseft.finetune import finetune_e2e
 from wiseft.finetune.optim import build_optimizer, loader_options
 from wiseft.profile import E2ECfg
-
-_spec = importlib.util.spec_from_file_location(
-    "finetune_worker", Path(__file__).resolve().parents[1] / "integration" / "finetune_worker.py")
-worker = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(worker)
+from tests.helpers import finetune_worker as worker
 
 
 def test_loader_pins_memory_on_cuda_unless_told_and_prefetches_only_with_workers():
