@@ -63,7 +63,8 @@ class Sizes:
     train_precisions: tuple[str, ...] = ("fp32", "amp_bf16")
     mem_model: str = "ViT-B-32"          # weights-heavy run: 335 MiB of weights, one small chunk
     mem_images: int = 16
-    mem_chunk_model: str = "bench-vit-mini-32"  # chunk-heavy run: the default chunk filled, then one more batch
+    mem_chunk_model: str = "bench-probe-224"  # chunk-heavy run (a 2-layer 224 px ViT, so that forwards take
+    #                                            seconds): the default chunk filled, then one more batch
     mem_chunk_images: int = 2304
     mem_naive_images: int = 512          # the naive loop holds one batch: fewer images show its peak
     mem_alphas: tuple[int, int] = (2, 6)

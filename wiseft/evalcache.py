@@ -100,7 +100,7 @@ class Feeder:
         x = x.to(self.dev, non_blocking=True)
         if self.mean is not None:
             # ToTensor's float(x) / 255, then Normalize's (x − mean) / std: the same operations, batched
-            x = x.to(torch.get_default_dtype()).div(255).sub_(self.mean).div_(self.std)
+            x = x.to(torch.get_default_dtype()).div_(255).sub_(self.mean).div_(self.std)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
