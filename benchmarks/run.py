@@ -1,15 +1,18 @@
 """wiseft against the wise-ft reference approach and against the machine, side by side in one run.
 
-    python benchmarks/run.py                 # every case on the CPU: ≈5 min for cases 1-5 on 2 quiet cores,
+    python benchmarks/run.py                 # every case on the CPU: ≈15 min for cases 1-5 on 2 shared cores,
                                              # plus the mini pipeline (≤ 10 min)
-    python benchmarks/run.py --quick         # tiny sizes, seconds (what the tests run)
+    python benchmarks/run.py --quick         # tiny sizes, about a minute, no verdicts (what the tests run)
     python benchmarks/run.py --cases 1,3     # some cases
     python benchmarks/run.py --gpu           # cases 1-4 on CUDA, ViT-B/16 at 224 px in bf16 (benchmarks/gpu.sh)
 
 Each case runs the naive approach (written as the wise-ft repository does it) and ours on the same model, data
 and machine in this one process, after a warm-up, and keeps the median of ``--repeats`` timings taken
-alternately. Models have random open_clip weights (timing does not depend on them). The table is printed and
-the rows are written atomically to ``benchmarks/results.json`` (``--json`` elsewhere).
+alternately. Models have random open_clip weights (timing does not depend on them). The table is printed, then
+each side's items/s, achieved FLOP/s against a matmul peak and its bound (data loading or compute), then the
+measured constants of the cost model (docs/performance.md); the rows are written atomically to
+``benchmarks/results.json`` (``--json`` elsewhere). ``--quick`` cannot judge speed or memory: its verdicts read
+"n/a (quick)".
 """
 
 from __future__ import annotations
