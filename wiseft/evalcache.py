@@ -205,14 +205,15 @@ def prepare(dataset: torch.utils.data.Dataset, dev: torch.device, *, decode: str
     feeder = Feeder(dev, mean, std, channels_last=channels_last)
     size = _crop_size(base.transform)
     files = getattr(base, "files", None)
-    if decode == "device" and files is not None and size is not None and getattr(base, "pre", None) is None:
+    jpegs = files is not None and all(str(f).lower().endswith((".jpg", ".jpeg")) for f in files)
+    if decode == "device" and jpegs and size is not None and getattr(base, "pre", None) is None:
         view = _FileBytes(files, base.labels)
         feeder.decode = lambda batch: decode_on_device(_as_tensors(batch), size, dev)
         feeder.image_bytes = 3 * size * size
         return (view if indices is None else torch.utils.data.Subset(view, indices)), feeder, _collate_bytes
     if decode == "device":
-        log.warning("eval.decode=device needs a plain file list with open_clip's evaluation transform; this set "
-                    "decodes on the CPU")
+        log.warning("eval.decode=device needs a plain list of JPEG files with open_clip's evaluation transform; "
+                    "this set decodes on the CPU")
     view = copy.copy(base)
     view.transform = uint8_transform
     return (view if indices is None else torch.utils.data.Subset(view, indices)), feeder, None

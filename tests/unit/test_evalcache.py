@@ -132,3 +132,11 @@ def test_feeder_stages_on_the_device_only_when_placed_there():
     x = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
     f = Feeder(torch.device("cpu"), on_device=False)
     assert f.stage(x) is x
+
+
+def test_device_decoding_falls_back_to_the_cpu_for_png_files(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((40, 52, 3), dtype=np.uint8)).save(path)
+    ds = FileListDataset([str(path)], [0], eval_transform(32, MEAN, STD))
+    view, feed, collate = prepare(ds, torch.device("cpu"), decode="device")
+    assert collate is None and feed.decode is None and view[0][0].dtype == torch.uint8  # PIL, uint8 chunk
