@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import copy
-import itertools
 import logging
 import math
 from dataclasses import dataclass
@@ -237,11 +236,16 @@ def staged_chunks(loader: Iterable, feeder: Feeder, batch_size: int, memory_gb: 
     log.info("evaluation chunks: %d images × %d bytes (%s) in %s memory", n, per_image,
              "uint8" if feeder.mean is not None else str(first[0].dtype).replace("torch.", ""), where)
     per_chunk = n // batch_size
-    buffer = []
-    for x, y in itertools.chain([first], batches):
-        buffer.append((feeder.stage(x), y))
+    buffer = [(feeder.stage(first[0]), first[1])]
+    del first  # from here on only the chunk holds its batches, so a consumed chunk is freed before the next is read
+    while True:
         if len(buffer) == per_chunk:
             yield buffer
             buffer = []
+        batch = next(batches, None)
+        if batch is None:
+            break
+        buffer.append((feeder.stage(batch[0]), batch[1]))
+        del batch
     if buffer:
         yield buffer

@@ -383,6 +383,7 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
                 consume(s.label, logits)
             for s in output_settings:
                 consume(s.label, s.combine(raw[s.sources[0]], raw[s.sources[1]], indices, n_total))
+            del chunk, images, encoded  # before the next chunk is read: one chunk resident, not two
 
     local = {"labels": _cat(labels), "preds": {k: _cat(v) for k, v in preds.items()},
              "logits": {k: torch.cat(v) if v else torch.empty(0) for k, v in kept.items()},

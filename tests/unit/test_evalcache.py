@@ -140,3 +140,26 @@ def test_device_decoding_falls_back_to_the_cpu_for_png_files(tmp_path):
     ds = FileListDataset([str(path)], [0], eval_transform(32, MEAN, STD))
     view, feed, collate = prepare(ds, torch.device("cpu"), decode="device")
     assert collate is None and feed.decode is None and view[0][0].dtype == torch.uint8  # PIL, uint8 chunk
+
+
+def test_one_chunk_is_resident_while_the_next_is_read(make_classifier, monkeypatch):
+    import weakref
+
+    import wiseft.evalcache as E
+
+    alive, seen = weakref.WeakSet(), []
+    real = E.Feeder.stage
+
+    def stage(self, batch):
+        seen.append(len(alive))  # staged batches still alive when another one is read
+        x = real(self, batch)
+        alive.add(x)
+        return x
+
+    monkeypatch.setattr(E.Feeder, "stage", stage)
+    model = make_classifier(5)
+    theta = clone_state_dict(model)
+    data = torch.utils.data.TensorDataset(torch.randn(24, 3, 32, 32), torch.zeros(24, dtype=torch.long))
+    eval_set = EvalSet("t", data, [str(i) for i in range(5)], Protocol(), role="reference")
+    evaluate_settings(model, lerp_settings(theta, theta, [0.0, 1.0]), [eval_set], batch_size=4, chunk_images=8)
+    assert len(seen) == 6 and max(seen) == 1  # chunks of 2 batches: only this chunk's first batch is alive
