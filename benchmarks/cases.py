@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import gc
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import common as C
-from wiseft.datasets.base import EvalSet, Protocol
+import reference as R
 from wiseft.device import autocast, dtype_for, resolve_device
 from wiseft.interpolation import clone_state_dict
 
@@ -35,6 +35,9 @@ class Sizes:
 
     device: str = "cpu"
     precision: str = "fp32"           # evaluation and zero-shot precision (cases 1-3)
+    decode: str = "cpu"               # ours: eval.decode (device: torchvision's decode_jpeg on the device)
+    channels_last: bool = False       # ours: eval.channels_last and finetune.e2e.channels_last
+    fused: bool | None = None         # ours: finetune.e2e.fused_optimizer (None: on CUDA)
     repeats: int = 3
     alphas: int = 21
     sets: int = 6                     # reference set + 5 shifts
@@ -45,6 +48,8 @@ class Sizes:
     num_workers: int = 0
     lc_model: str = "bench-vit-ti-32"    # ViT-Ti/32: width 192, 12 layers (benchmarks/configs)
     e2e_model: str = "bench-vit-mini-32"  # width 128, 8 layers: decoding outweighs its forward pass
+    e2e_big_model: str = "ViT-B-32"      # its forward pass outweighs decoding ~10× on a CPU
+    e2e_big_sets: int = 1
     text_model: str = "ViT-B-32"
     zs_classes: int = 20
     zs_templates: int = 80
@@ -56,9 +61,13 @@ class Sizes:
     train_steps: int = 8
     train_warmup: int = 2
     train_precisions: tuple[str, ...] = ("fp32", "amp_bf16")
-    mem_model: str = "ViT-B-32"
-    mem_images: int = 2
-    mem_alphas: tuple[int, int] = (3, 21)
+    mem_model: str = "ViT-B-32"          # weights-heavy run: 335 MiB of weights, one small chunk
+    mem_images: int = 16
+    mem_chunk_model: str = "bench-probe-224"  # chunk-heavy run (a 2-layer 224 px ViT, so that forwards take
+    #                                            seconds): the default chunk filled, then one more batch
+    mem_chunk_images: int = 2304
+    mem_naive_images: int = 512          # the naive loop holds one batch: fewer images show its peak
+    mem_alphas: tuple[int, int] = (2, 6)
     pipeline: bool = True
     pipeline_timeout_s: int = 900
     label: str = "cpu"
@@ -70,16 +79,20 @@ class Sizes:
         b = base or cls()
         return dataclasses.replace(
             b, repeats=1, alphas=5, per_set=2, eval_batch=8, lc_model="bench-tiny", e2e_model="bench-tiny",
+            e2e_big_model="bench-tiny", e2e_big_sets=2,
             text_model="bench-tiny", zs_classes=4, zs_templates=8, zs_classes_per_batch=2, zs_naive_classes=2,
             peak_n=256, train_model="bench-tiny", train_batch=8, train_steps=4, train_warmup=1,
-            mem_model="bench-tiny", mem_images=2, mem_alphas=(3, 5), num_workers=min(b.num_workers, 1),
+            mem_model="", mem_images=8, mem_chunk_model="bench-tiny", mem_chunk_images=300,
+            mem_naive_images=16, mem_alphas=(2, 3), num_workers=min(b.num_workers, 1),
             pipeline=False, label=b.label + "-quick")
 
     @classmethod
     def gpu(cls) -> "Sizes":
         """One CUDA GPU: ViT-B/16 at 224 px in bf16, ImageNet-size zero-shot head; about 5 minutes on an H200."""
-        return cls(device="cuda", precision="amp_bf16", repeats=2, per_set=96, eval_batch=256, num_workers=8,
-                   lc_model="ViT-B-16", e2e_model="ViT-B-16", text_model="ViT-B-16", zs_classes=1000,
+        return cls(device="cuda", precision="amp_bf16", decode="device", channels_last=True, fused=True, repeats=2,
+                   per_set=96, eval_batch=256, num_workers=8,
+                   lc_model="ViT-B-16", e2e_model="ViT-B-16",
+                   e2e_big_model="ViT-L-14", e2e_big_sets=2, text_model="ViT-B-16", zs_classes=1000,
                    zs_classes_per_batch=100, zs_naive_classes=50, peak_n=8192, train_model="ViT-B-16",
                    train_batch=128, train_steps=20, train_warmup=5, mem_model="ViT-B-16", mem_images=256,
                    pipeline=False, label="gpu")
@@ -100,78 +113,190 @@ def _alphas(n: int) -> list[float]:
 
 
 # --------------------------------------------------------------------------------------- cases 1 and 2
-def _sweep_case(s: Sizes, case: int, head_only: bool) -> dict:
+def _sweep_setup(s: Sizes, model_name: str, sets: int, head_only: bool):
     dev = resolve_device(s.device)
-    model_name = s.lc_model if head_only else s.e2e_model
-    cache = C.jpeg_cache(s.sets, s.per_set, s.jpeg_size, s.num_classes)
+    cache = C.jpeg_cache(sets, s.per_set, s.jpeg_size, s.num_classes)
     model = C.make_classifier(model_name, s.num_classes).to(dev)
     size = C.image_size_of(model)
     eval_sets, counter = C.jpeg_eval_sets(cache, size, s.num_classes)
-    n_images = s.sets * s.per_set
     theta0, theta1 = clone_state_dict(model), C.perturbed_state(model, head_only=head_only)
+    extra = dict(model=model_name, image_size=size, images=sets * s.per_set, sets=sets, alphas=s.alphas,
+                 jpeg_size=list(s.jpeg_size), jpeg_kb=C.mean_file_kb(cache), batch_size=s.eval_batch,
+                 num_workers=s.num_workers, precision=s.precision, device=str(dev), repeats=s.repeats)
+    what = (f"{model_name} (random weights), {size} px, {sets * s.per_set} JPEGs {s.jpeg_size[0]}×{s.jpeg_size[1]} "
+            f"({sets} sets), {s.alphas} α, {s.precision}")
+    return dev, model, eval_sets, counter, theta0, theta1, extra, what
+
+
+def _run_sweeps(s: Sizes, dev, model, eval_sets, counter, theta0, theta1, naive_fn) -> tuple[dict, dict]:
+    """Time ours against ``naive_fn`` (interleaved medians), counting decodes of each side's last repeat."""
     alphas = _alphas(s.alphas)
     m_ours, m_naive = copy.deepcopy(model), copy.deepcopy(model)
-    del model
     decodes = {}
     kw = dict(device=dev, batch_size=s.eval_batch, num_workers=s.num_workers, precision=s.precision)
     workdir = Path(tempfile.mkdtemp(prefix="naive-", dir=C.OUT))
 
-    def ours():
-        counter.value = 0
-        out = C.ours_sweep(m_ours, theta0, theta1, alphas, eval_sets, **kw)
-        decodes["ours"] = counter.value
-        return out
+    def counted(side, fn):
+        def run():
+            counter.value = 0
+            out = fn()
+            decodes[side] = counter.value
+            return out
+        return run
 
-    def naive():
-        counter.value = 0
-        out = C.naive_sweep(m_naive, theta0, theta1, alphas, eval_sets, workdir=workdir, **kw)
-        decodes["naive"] = counter.value
-        return out
+    opts = dict(decode=s.decode, channels_last=s.channels_last)
 
+    def ours_fn(alphas, sets):
+        with C.counting_device_decodes(counter):
+            return C.ours_sweep(m_ours, theta0, theta1, alphas, sets, **kw, **opts)
+
+    ours = counted("ours", lambda: ours_fn(alphas, eval_sets))
+    naive = counted("naive", lambda: naive_fn(m_naive, theta0, theta1, alphas, eval_sets, workdir=workdir, **kw))
     res = C.compare(ours, naive, s.repeats, dev,
-                    warm_ours=lambda: C.ours_sweep(m_ours, theta0, theta1, [0.0, 1.0], eval_sets[:1], **kw),
-                    warm_naive=lambda: C.naive_sweep(m_naive, theta0, theta1, alphas[:1], eval_sets[:1],
-                                                     workdir=workdir, **kw))
-    workdir.rmdir()
-    ratio = res["naive_s"] / res["ours_s"]
-    what = (f"{model_name} (random weights), {size} px, {n_images} JPEGs {s.jpeg_size[0]}×{s.jpeg_size[1]} "
-            f"({s.sets} sets), {len(alphas)} α, {s.precision}")
-    extra = dict(model=model_name, image_size=size, images=n_images, sets=s.sets, alphas=len(alphas),
-                 jpeg_size=list(s.jpeg_size), jpeg_kb=C.mean_file_kb(cache), batch_size=s.eval_batch,
-                 num_workers=s.num_workers, precision=s.precision, device=str(dev), repeats=s.repeats,
-                 ours_all=res["ours_all"], naive_all=res["naive_all"],
-                 decodes_ours=decodes["ours"], decodes_naive=decodes["naive"],
-                 scored_per_s_ours=round(n_images * len(alphas) / res["ours_s"], 1),
-                 scored_per_s_naive=round(n_images * len(alphas) / res["naive_s"], 1),
-                 max_top1_diff_vs_naive=C.max_diff(res["ours_out"], res["naive_out"]))
-    if head_only:
-        return row(1, "linear-classifier α sweep", what, res["ours_s"], res["naive_s"], "≥ 10× faster than naive",
-                   f"{ratio:.1f}× faster", ratio >= 10, **extra)
-    once = decodes["ours"] == n_images
-    return row(2, "end-to-end α sweep", what, res["ours_s"], res["naive_s"],
-               "≥ 1.5× faster than naive, each image decoded once per sweep",
-               f"{ratio:.2f}× faster; {decodes['ours']} decodes for {n_images} images (naive {decodes['naive']})",
-               bool(ratio >= 1.5 and once), **extra)
+                    warm_ours=lambda: ours_fn([0.0, 1.0], eval_sets[:1]),
+                    warm_naive=lambda: naive_fn(m_naive, theta0, theta1, alphas[:1], eval_sets[:1], workdir=workdir,
+                                                **kw))
+    shutil.rmtree(workdir, ignore_errors=True)
+    return res, decodes
 
 
 def case1(s: Sizes) -> dict:
-    """Linear-classifier sweep: θ0 and θ1 differ in the head only; naive runs the whole encoder per α."""
-    return _sweep_case(s, 1, head_only=True)
+    """Linear-classifier sweep against the official LC workflow (features once per set, head and checkpoint per α)."""
+    dev, model, eval_sets, counter, theta0, theta1, extra, what = _sweep_setup(s, s.lc_model, s.sets, True)
+    res, decodes = _run_sweeps(s, dev, model, eval_sets, counter, theta0, theta1, R.official_lc_sweep)
+    ratio = res["naive_s"] / res["ours_s"]
+    n = extra["images"] * s.alphas
+    return row(1, "linear-classifier α sweep", what, res["ours_s"], res["naive_s"],
+               "≥ 2× faster than the official LC workflow", f"{ratio:.1f}× faster", ratio >= 2, **extra,
+               naive_reproduces="wise-ft --freeze-encoder --cache-dir: each set's features computed once and cached "
+                                "on disk, per α every weight merged, a checkpoint written and read back, the cached "
+                                "features loaded again and the head run over them",
+               ours_all=res["ours_all"], naive_all=res["naive_all"], decodes_ours=decodes["ours"],
+               decodes_naive=decodes["naive"], scored_per_s_ours=round(n / res["ours_s"], 1),
+               scored_per_s_naive=round(n / res["naive_s"], 1),
+               max_top1_diff_vs_naive=C.max_diff(res["ours_out"], res["naive_out"]))
 
 
-def case2(s: Sizes) -> dict:
-    """End-to-end sweep: every weight differs; ours decodes each image once, naive once per α."""
-    return _sweep_case(s, 2, head_only=False)
+def _decode_forward_costs(model, eval_sets, s: Sizes, dev) -> tuple[float, float]:
+    """Seconds per image of decoding + preprocessing (a DataLoader pass) and of one forward pass, medians."""
+    n = sum(len(e.dataset) for e in eval_sets)
+    d_all, f_all = [], []
+    for _ in range(max(1, s.repeats)):
+        batches = []
+
+        def decode():
+            for e in eval_sets:
+                loader = torch.utils.data.DataLoader(e.dataset, batch_size=s.eval_batch, num_workers=s.num_workers)
+                batches.extend(x for x, _ in loader)
+
+        def forward():
+            with torch.no_grad(), autocast(s.precision, dev):
+                for x in batches:
+                    model(x.to(dev))
+
+        d_all.append(C.timed(decode, dev)[0] / n)
+        f_all.append(C.timed(forward, dev)[0] / n)
+    return float(np.median(d_all)), float(np.median(f_all))
+
+
+def _per_alpha_costs(model, theta0, theta1, s: Sizes, dev) -> tuple[float, float]:
+    """Seconds of one α's weight work: ours writes θ_α into the model (``lerp_into_``); naive merges every
+    entry, loads it and round-trips a checkpoint. Medians."""
+    from wiseft.interpolation import lerp_into_
+
+    m = copy.deepcopy(model)
+    workdir = Path(tempfile.mkdtemp(prefix="per-alpha-", dir=C.OUT))
+    ours = [C.timed(lambda: lerp_into_(m, theta0, theta1, 0.5), dev)[0] for _ in range(max(1, s.repeats))]
+    naive = [C.timed(lambda: C.merge_roundtrip(m, theta0, theta1, 0.5, workdir, dev), dev)[0]
+             for _ in range(max(1, s.repeats))]
+    shutil.rmtree(workdir, ignore_errors=True)
+    return float(np.median(ours)), float(np.median(naive))
+
+
+def _peak(s: Sizes, dev) -> float:
+    """The device's matmul peak in the preset's precision (bf16 under amp_bf16), GFLOP/s."""
+    return C.device_peak(dev, dtype_for(s.precision) or torch.float32, s.peak_n)
+
+
+def speedup_model(d: float, f: float, n: int) -> float:
+    """Decode-once speed-up over a per-α loop: n·(d+f) / (d + n·f) for decode d and forward f per image."""
+    return n * (d + f) / (d + n * f)
+
+
+def _e2e_row(s: Sizes, model_name: str, sets: int, regime: str, floor: float) -> dict:
+    dev, model, eval_sets, counter, theta0, theta1, extra, what = _sweep_setup(s, model_name, sets, False)
+    d, f = _decode_forward_costs(model.eval(), eval_sets, s, dev)
+    c_ours, c_naive = _per_alpha_costs(model, theta0, theta1, s, dev)
+    res, decodes = _run_sweeps(s, dev, model, eval_sets, counter, theta0, theta1, C.naive_sweep)
+    n, images = s.alphas, extra["images"]
+    ratio = res["naive_s"] / res["ours_s"]
+    # with the per-α weight work: naive = n·(N·(d+f) + c_naive), ours = N·d + n·(N·f + c_ours)
+    full = n * (images * (d + f) + c_naive) / (images * d + n * (images * f + c_ours))
+    # d and f fitted to the two sweeps instead, net of the measured per-α weight work
+    naive_net, ours_net = res["naive_s"] - n * c_naive, res["ours_s"] - n * c_ours
+    d_fit = (naive_net - ours_net) / (images * (n - 1))
+    f_fit = (ours_net / images - d_fit) / n
+    once = decodes["ours"] == images
+    predicted = speedup_model(d, f, n)
+    flops, peak = C.forward_flops(model, extra["image_size"], dev, s.precision), _peak(s, dev)
+    work = dict(ours=C.throughput(images * n, res["ours_s"], flops, peak, images * d, images * n * f),
+                naive=C.throughput(images * n, res["naive_s"], flops, peak, images * n * d, images * n * f))
+    return row(2, f"end-to-end α sweep, {regime}", what, res["ours_s"], res["naive_s"],
+               f"≥ {floor}× faster than naive, each image decoded once per sweep",
+               f"{ratio:.2f}× (formula {predicted:.2f}×, with per-α weight work {full:.2f}×; d {d * 1e3:.1f} ms, "
+               f"f {f * 1e3:.1f} ms); decodes {decodes['ours']}/{images}", bool(ratio >= floor and once), **extra,
+               regime=regime, per_alpha_s_ours=_r(c_ours, 5), per_alpha_s_naive=_r(c_naive, 5),
+               predicted_ratio_with_per_alpha=_r(full, 3),
+               naive_reproduces="wise-ft's sweep: per α merge every weight, write and read back a checkpoint, "
+                                "evaluate every set through a DataLoader that decodes every image again",
+               ours_all=res["ours_all"], naive_all=res["naive_all"], decodes_ours=decodes["ours"],
+               decodes_naive=decodes["naive"], decoded_once=once,
+               decode_s_per_image=_r(d, 6), forward_s_per_image=_r(f, 6), forward_over_decode=_r(f / d, 3),
+               predicted_ratio=_r(predicted, 3), formula="speed-up = n·(d+f)/(d+n·f), n = number of α",
+               fitted_decode_s_per_image=_r(d_fit, 6), fitted_forward_s_per_image=_r(f_fit, 6),
+               forward_gflop_per_image=round(flops / 1e9, 3), throughput=work,
+               max_top1_diff_vs_naive=C.max_diff(res["ours_out"], res["naive_out"]),
+               constants=_e2e_constants(s, model, model_name, d, f, flops, c_ours, c_naive))
+
+
+def _e2e_constants(s: Sizes, model, name: str, d, f, flops, c_ours, c_naive) -> list[dict]:
+    params = sum(p.numel() for p in model.parameters())
+    where = f"case 2, {name}, {s.device}, {torch.get_num_threads()} thread(s), {s.precision}"
+    jpeg = f"{s.jpeg_size[0]}×{s.jpeg_size[1]} JPEG"
+    return [
+        _const("decode_s_per_image", d, "s/image", f"{where}: one DataLoader pass ({s.num_workers} workers) over the "
+               f"{jpeg}s: read, decode, resize, crop, normalise"),
+        _const(f"forward_s_per_image.{name}", f, "s/image", f"{where}: forward passes over preprocessed batches of "
+               f"{s.eval_batch}"),
+        _const(f"forward_gflop_per_image.{name}", flops / 1e9, "GFLOP/image", "FlopCounterMode, one forward pass"),
+        _const(f"forward_gflops.{name}", flops / f / 1e9, "GFLOP/s", f"{where}: FLOPs over forward time"),
+        _const("lerp_s_per_param", c_ours / params, "s/parameter", f"{where}: lerp_into_ of every weight, one α"),
+        _const("checkpoint_roundtrip_s_per_byte", c_naive / C.model_bytes(model), "s/byte",
+               f"{where}: merge every weight, load, torch.save and torch.load (weights_only) of the state dict"),
+    ]
+
+
+def _const(name: str, value: float, unit: str, how: str) -> dict:
+    """One measured constant of the cost model (docs/performance.md)."""
+    return {"name": name, "value": float(f"{value:.4g}"), "unit": unit, "how": how}
+
+
+def case2(s: Sizes) -> list[dict]:
+    """End-to-end sweep at a decode-bound and a forward-bound model size, with the speed-up model fitted."""
+    return [_e2e_row(s, s.e2e_model, s.sets, "decode-bound", 1.5),
+            _e2e_row(s, s.e2e_big_model, s.e2e_big_sets, "forward-bound", 0.98)]
 
 
 # ---------------------------------------------------------------------------------------------- case 3
-def _text_flops(model, tokens: torch.Tensor, batch: int) -> float:
-    """Analytic FLOPs of our text encoding (matmuls: 24·n·L·d² + 4·n·L²·d per layer, plus the projection)."""
+def _text_flops(model, tokens: torch.Tensor, batch: int, full_length: bool = False) -> float:
+    """Analytic FLOPs of text encoding (matmuls: 24·n·L·d² + 4·n·L²·d per layer, plus the projection): ours runs
+    prompts sorted by length and cut to the longest in each batch; ``full_length`` counts every prompt at the full
+    context, as the naive loop runs them."""
     from wiseft.zeroshot import _prompt_lengths
 
     d = model.transformer.width
     layers = len(model.transformer.resblocks)
-    lengths = _prompt_lengths(model, tokens)
+    lengths = None if full_length else _prompt_lengths(model, tokens)
     lengths = torch.full((len(tokens),), tokens.shape[1]) if lengths is None else lengths.sort().values
     total = 0.0
     for start in range(0, len(tokens), batch):
@@ -223,6 +348,14 @@ def case3(s: Sizes) -> dict:
     achieved = analytic / res["ours_s"] / 1e9
     fraction = achieved / peak
     naive_full = res["naive_s"] * len(names) / k
+    naive_flops = _text_flops(clip, tok([t.format(c) for c in names for t in templates]), len(templates), True)
+    naive_fraction = naive_flops / naive_full / 1e9 / peak
+    prompts = [t.format(c) for c in names for t in templates]
+    tok_s = C.timed(lambda: tok(prompts))[0]  # the "data" of this step: tokenising every prompt
+    work = dict(ours=C.throughput(len(prompts), res["ours_s"], analytic / len(prompts), peak, tok_s,
+                                  res["ours_s"] - tok_s, unit="prompts"),
+                naive=C.throughput(len(prompts), naive_full, naive_flops / len(prompts), peak, tok_s,
+                                   naive_full - tok_s, unit="prompts"))
     head_diff = float((res["ours_out"].weight.detach()[:k] - res["naive_out"].float()).abs().max()
                       / res["naive_out"].float().abs().max())
     unit = "TFLOP/s" if dev.type == "cuda" else "GFLOP/s"
@@ -231,7 +364,14 @@ def case3(s: Sizes) -> dict:
             f"{len(names) * len(templates)} prompts, {s.precision}")
     return row(3, "zero-shot head (text tower)", what, res["ours_s"], naive_full, "≥ 50% of the matmul peak",
                f"{achieved * scale:.1f} {unit} = {fraction:.0%} of {peak * scale:.1f} {unit} "
-               f"({s.peak_n}² matmul, {str(peak_dtype).replace('torch.', '')})", fraction >= 0.5,
+               f"({s.peak_n}² matmul, {str(peak_dtype).replace('torch.', '')}); naive {naive_fraction:.0%} of peak "
+               f"on {naive_flops / analytic:.1f}× the work", fraction >= 0.5,
+               naive_reproduces="wise-ft's get_zeroshot_classifier: one class at a time, every template padded to "
+                                "the full 77-token context",
+               naive_gflop=round(naive_flops / 1e9, 2), naive_fraction_of_peak=round(naive_fraction, 3),
+               work_saved=round(naive_flops / analytic, 2), throughput=work, tokenize_s=_r(tok_s),
+               speedup_from_work=round(naive_flops / analytic, 2),
+               speedup_from_utilisation=round(fraction / naive_fraction, 2),
                model=s.text_model, classes=len(names), templates=len(templates), prompts=len(names) * len(templates),
                precision=s.precision, device=str(dev), repeats=s.repeats, ours_all=res["ours_all"],
                gflop=round(analytic / 1e9, 2),
@@ -243,7 +383,14 @@ def case3(s: Sizes) -> dict:
                naive_classes_timed=k, naive_timed_s=_r(res["naive_s"]),
                naive_note=f"the per-class loop was timed on {k} of {len(names)} classes and scaled ×{len(names) / k:g} "
                           f"(its cost is linear in the classes)",
-               head_rel_diff_vs_naive=head_diff)
+               head_rel_diff_vs_naive=head_diff,
+               constants=[_const(f"matmul_peak_gflops.{str(peak_dtype).replace('torch.', '')}", peak, "GFLOP/s",
+                                 f"case 3, {s.device}, {torch.get_num_threads()} thread(s): median of "
+                                 f"{s.peak_n}² matmuls"),
+                          _const("text_fraction_of_peak", fraction, "fraction", f"case 3, {s.text_model} text tower, "
+                                 f"{len(prompts)} prompts: analytic useful FLOPs over time, over the matmul peak"),
+                          _const("tokenize_s_per_prompt", tok_s / len(prompts), "s/prompt",
+                                 "case 3: open_clip's tokenizer over every prompt")])
 
 
 # ---------------------------------------------------------------------------------------------- case 4
@@ -261,7 +408,8 @@ def case4(s: Sizes) -> dict:
         model = copy.deepcopy(template)
         clock = C.StepClock(model, dev)
         cfg = E2ECfg(epochs=1, max_steps=steps, batch_size=s.train_batch, lr=1e-5, warmup_steps=1,
-                     num_workers=0, precision=precision, log_every_steps=10**9, grad_clip=1.0)
+                     num_workers=0, precision=precision, log_every_steps=10**9, grad_clip=1.0,
+                     fused_optimizer=s.fused, channels_last=s.channels_last)
         with tempfile.TemporaryDirectory(dir=C.OUT) as out:
             finetune_e2e(model, data, cfg, out, device=dev, seed=0)
         clock.close()
@@ -293,6 +441,20 @@ def case4(s: Sizes) -> dict:
             t = float(np.median([ours(precision, s.train_steps, s.train_warmup) for _ in range(max(1, s.repeats))]))
         modes[precision] = round(s.train_batch / t, 2)
     ratio = plain_s / ours_s
+    # what would bound a real run: the training transform over JPEGs (this case trains on tensors in memory)
+    from wiseft.datasets.images import FileListDataset
+    from wiseft.finetune.augment import Preprocess, train_transform
+
+    _, files, labels = C.jpeg_cache(s.sets, s.per_set, s.jpeg_size, s.num_classes)[0]
+    jpegs = FileListDataset(files, labels, train_transform("clip", Preprocess(size)))
+    load = C.loader_seconds_per_image(jpegs, s.train_batch, s.num_workers)
+    flops, peak = C.train_flops(template, size, dev, "fp32"), _peak(s, dev)
+    work = dict(ours=C.throughput(s.train_batch, ours_s, flops, peak, load * s.train_batch, ours_s),
+                plain=C.throughput(s.train_batch, plain_s, flops, peak, load * s.train_batch, plain_s))
+    for precision, rate in modes.items():
+        if precision != "fp32":
+            work[f"ours_{precision}"] = C.throughput(s.train_batch, s.train_batch / rate, flops, peak,
+                                                     load * s.train_batch, s.train_batch / rate)
     what = f"{s.train_model} (random weights), {size} px, batch {s.train_batch}, {s.train_steps} steps ({s.train_warmup} warm-up)"
     return row(4, "fine-tuning step throughput", what, ours_s, plain_s,
                "no slower than a plain fp32 loop (ratio ≥ 0.95: 5% timing noise)",
@@ -302,7 +464,19 @@ def case4(s: Sizes) -> dict:
                seconds_per_step_ours_all=[round(t, 4) for t in t_ours],
                seconds_per_step_plain_all=[round(t, 4) for t in t_plain],
                images_per_s_plain_fp32=round(s.train_batch / plain_s, 2), images_per_s_ours=modes,
-               precision_notes=mode_notes)
+               precision_notes=mode_notes, throughput=work, train_gflop_per_image=round(flops / 1e9, 3),
+               train_loader_s_per_image=_r(load, 6),
+               constants=[_const(f"train_s_per_image.{s.train_model}", ours_s / s.train_batch, "s/image",
+                                 f"case 4, {s.device}, {torch.get_num_threads()} thread(s), fp32: finetune_e2e step "
+                                 f"time over batch {s.train_batch}"),
+                          _const(f"train_gflop_per_image.{s.train_model}", flops / 1e9, "GFLOP/image",
+                                 "FlopCounterMode, forward and backward"),
+                          _const("train_loader_s_per_image", load, "s/image",
+                                 f"case 4: 'clip' training transform over the {s.jpeg_size[0]}×{s.jpeg_size[1]} JPEGs, "
+                                 f"{s.num_workers} workers")],
+               throughput_note="bound compares a training step with loading its batch of JPEGs through the "
+                               "'clip' training transform with num_workers processes (measured here on the "
+                               "benchmark's JPEGs); this case itself trains on tensors in memory")
 
 
 def _cpu_capability() -> str:
@@ -310,54 +484,6 @@ def _cpu_capability() -> str:
         return str(torch.backends.cpu.get_cpu_capability())
     except AttributeError:
         return "unknown"
-
-
-# ---------------------------------------------------------------------------------------------- case 5
-def case5(s: Sizes) -> dict:
-    """Peak memory of α sweeps in model copies: ours keeps θ0, θ1 and the working model whatever the α count."""
-    dev = resolve_device(s.device)
-    gc.collect()
-    base = C.Census()
-    base()
-    model = C.make_classifier(s.mem_model, s.num_classes).to(dev)
-    size = C.image_size_of(model)
-    g = torch.Generator().manual_seed(0)
-    data = torch.utils.data.TensorDataset(torch.randn(s.mem_images, 3, size, size, generator=g),
-                                          torch.randint(0, s.num_classes, (s.mem_images,), generator=g))
-    eval_sets = [EvalSet("memory", data, [f"class{i}" for i in range(s.num_classes)], Protocol(), role="reference")]
-    theta0, theta1 = clone_state_dict(model), C.perturbed_state(model, head_only=False)
-    mb = C.model_bytes(model)
-    kw = dict(device=dev, batch_size=s.eval_batch, num_workers=0, precision=s.precision)
-    copies, rss, secs = {}, {}, {}
-    workdir = Path(tempfile.mkdtemp(prefix="mem-", dir=C.OUT))
-    for method in ("ours", "naive"):
-        for n in s.mem_alphas:
-            gc.collect()
-            census = C.Census()
-            hook = model.image_encoder.register_forward_pre_hook(lambda *a: census())
-            if method == "ours":
-                dt, _ = C.timed(lambda: C.ours_sweep(model, theta0, theta1, _alphas(n), eval_sets, **kw), dev)
-            else:
-                dt, _ = C.timed(lambda: C.naive_sweep(model, theta0, theta1, _alphas(n), eval_sets, workdir=workdir,
-                                                      on_forward=None, **kw), dev)
-            hook.remove()
-            copies[f"{method}_{n}"] = round((census.peak_tensors - base.peak_tensors) / mb, 2)
-            rss[f"{method}_{n}"] = round((census.peak_rss - census.rss_start) / mb, 2)
-            secs[f"{method}_{n}"] = round(dt, 3)
-    workdir.rmdir()
-    lo, hi = s.mem_alphas
-    ours_hi, ours_lo = copies[f"ours_{hi}"], copies[f"ours_{lo}"]
-    met = bool(ours_hi <= 3.05 and abs(ours_hi - ours_lo) <= 0.05)
-    what = f"{s.mem_model} (random weights, {mb / 2**20:.0f} MiB), {size} px, {s.mem_images} images, {lo} vs {hi} α"
-    return row(5, "peak memory of an α sweep", what, secs[f"ours_{hi}"], secs[f"naive_{hi}"],
-               "≤ 3 model copies resident, independent of the α count",
-               f"{ours_lo} copies ({lo} α), {ours_hi} ({hi} α); naive {copies[f'naive_{hi}']}", met,
-               model=s.mem_model, model_mib=round(mb / 2**20, 1), images=s.mem_images, device=str(dev),
-               copies=copies, rss_growth_copies=rss, seconds=secs,
-               method_note="copies = peak bytes of all live tensors (unique storages, sampled at every encoder "
-                           "forward) minus those alive before the model was built, over the model's bytes; "
-                           "rss_growth_copies = growth of the process RSS during the sweep, same unit; "
-                           "timings include the sampling")
 
 
 # ---------------------------------------------------------------------------------------------- case 6
@@ -393,6 +519,13 @@ def case6(s: Sizes) -> dict:
                           f"(the pipeline or its notebooks are not in this checkout yet): {' | '.join(tail)}",
                    command=" ".join(cmd[1:]))
     return row(6, "mini pipeline", what, dt, None, target, f"{dt:.0f} s", dt <= 600, command=" ".join(cmd[1:]))
+
+
+def case5(s: Sizes) -> dict:
+    """Peak RSS of α sweeps in fresh processes (:mod:`memory`)."""
+    import memory
+
+    return memory.case5(s)
 
 
 CASES = {1: case1, 2: case2, 3: case3, 4: case4, 5: case5, 6: case6}

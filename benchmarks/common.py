@@ -7,14 +7,13 @@ data and machine, in the same process.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import gc
 import json
 import multiprocessing as mp
 import os
 import statistics
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -92,6 +91,64 @@ def matmul_peak(n: int, dtype: torch.dtype, device: torch.device | str, repeats:
     return rates
 
 
+_PEAKS: dict = {}
+
+
+def device_peak(device, dtype: torch.dtype, n: int) -> float:
+    """Median GFLOP/s of an ``n×n`` matmul in ``dtype`` on ``device``, measured once per process."""
+    key = (str(device), dtype, n)
+    if key not in _PEAKS:
+        _PEAKS[key] = statistics.median(matmul_peak(n, dtype, device))
+    return _PEAKS[key]
+
+
+def forward_flops(model: torch.nn.Module, image_size: int, device, precision: str = "fp32") -> float:
+    """FLOPs of one image's forward pass, as torch's FlopCounterMode counts them (matmuls and convolutions).
+
+    Counted with autograd on: under ``no_grad`` ``nn.MultiheadAttention`` takes a fused fast path whose
+    projections the counter does not see (a third of a ViT-B/32's FLOPs)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.zeros(2, 3, image_size, image_size, device=device)
+    with torch.enable_grad(), FlopCounterMode(display=False) as counter, autocast(precision, device):
+        model(x)
+    return counter.get_total_flops() / 2
+
+
+def train_flops(model: torch.nn.Module, image_size: int, device, precision: str = "fp32") -> float:
+    """FLOPs of one image's training step (forward and backward), as FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = copy.deepcopy(model).to(device).train()
+    x = torch.zeros(2, 3, image_size, image_size, device=device)
+    with FlopCounterMode(display=False) as counter:
+        with autocast(precision, device):
+            out = model(x)
+        out.float().sum().backward()
+    return counter.get_total_flops() / 2
+
+
+def loader_seconds_per_image(dataset, batch_size: int, num_workers: int) -> float:
+    """Wall seconds per image of one DataLoader pass (decoding and transforms, ``num_workers`` processes)."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers)
+    dt, n = timed(lambda: sum(len(x) for x, _ in loader))
+    return dt / n
+
+
+def throughput(items: int, seconds: float, flops_per_item: float, peak_gflops: float, load_s: float,
+               compute_s: float, unit: str = "images") -> dict:
+    """Items/s, achieved FLOP/s and fraction of the matmul peak of one side, and which of data loading (or
+    tokenising) and compute takes longer (the bound)."""
+    achieved = items * flops_per_item / seconds / 1e9
+    def sig(x: float) -> float:  # four significant digits: tiny --quick numbers stay above zero
+        return float(f"{x:.4g}")
+
+    return {f"{unit}_per_s": sig(items / seconds), "achieved_gflops": sig(achieved),
+            "fraction_of_peak": sig(achieved / peak_gflops), "peak_gflops": sig(peak_gflops),
+            "load_s": sig(load_s), "compute_s": sig(compute_s),
+            "bound": "data loading" if load_s > compute_s else "compute"}
+
+
 # ----------------------------------------------------------------------------------------------- data
 def jpeg_cache(sets: int, per_set: int, size: tuple[int, int] = (375, 500), num_classes: int = 10,
                seed: int = 0) -> list[tuple[str, list[str], list[int]]]:
@@ -119,6 +176,24 @@ def jpeg_cache(sets: int, per_set: int, size: tuple[int, int] = (375, 500), num_
         atomic_write_json(marker, labels)  # written last: its presence means the cache is complete
     labels = json.loads(marker.read_text())
     return [(name, [str(root / name / f"{i:05d}.jpg") for i in range(per_set)], labels[name]) for name in names]
+
+
+@contextlib.contextmanager
+def counting_device_decodes(counter):
+    """Count images decoded by :func:`wiseft.evalcache.decode_on_device` (``eval.decode=device``) in ``counter``."""
+    import wiseft.evalcache as E
+
+    real = E.decode_on_device
+
+    def counted(data, size, dev):
+        counter.value += len(data)
+        return real(data, size, dev)
+
+    E.decode_on_device = counted
+    try:
+        yield
+    finally:
+        E.decode_on_device = real
 
 
 class CountingFiles(FileListDataset):
@@ -197,6 +272,20 @@ def model_bytes(model: torch.nn.Module) -> int:
 
 
 # ------------------------------------------------------------------------------------ naive reference
+def merge_roundtrip(model: torch.nn.Module, theta0, theta1, a: float, workdir: Path, dev) -> dict:
+    """wise-ft's per-α work before evaluating: ``_merge`` every entry, load it, write the checkpoint and read it
+    back (``torch.save`` / ``torch.load(weights_only=True)`` of the state dict, as large as wise-ft's pickle; the
+    file is deleted once read). Returns the merged state dict."""
+    theta = {k: (1 - a) * v + a * theta1[k] if v.is_floating_point() else v for k, v in theta0.items()}
+    model.load_state_dict(theta)
+    path = workdir / f"wise_ft_alpha={a:.3f}.pt"
+    torch.save(model.state_dict(), path)
+    model.load_state_dict(torch.load(path, map_location=dev, weights_only=True))
+    path.unlink()
+    model.eval()
+    return theta
+
+
 def naive_sweep(model: ImageClassifier, theta0, theta1, alphas: Sequence[float], eval_sets: Sequence[EvalSet], *,
                 workdir: Path, device, batch_size: int, num_workers: int, precision: str = "fp32",
                 on_forward: Callable[[], None] | None = None) -> dict[tuple[float, str], float]:
@@ -211,14 +300,7 @@ def naive_sweep(model: ImageClassifier, theta0, theta1, alphas: Sequence[float],
     workdir.mkdir(parents=True, exist_ok=True)
     out = {}
     for a in alphas:
-        # wise_ft._merge: {key: (1 - alpha) * theta_0[key] + alpha * theta_1[key]}; alive through evaluation
-        theta = {k: (1 - a) * v + a * theta1[k] if v.is_floating_point() else v for k, v in theta0.items()}
-        model.load_state_dict(theta)
-        path = workdir / f"wise_ft_alpha={a:.3f}.pt"
-        torch.save(model.state_dict(), path)
-        model.load_state_dict(torch.load(path, map_location=dev, weights_only=True))
-        path.unlink()
-        model.eval()
+        theta = merge_roundtrip(model, theta0, theta1, a, workdir, dev)  # alive through evaluation, as in wise-ft
         for eval_set in eval_sets:
             loader = torch.utils.data.DataLoader(eval_set.dataset, batch_size=batch_size, shuffle=False,
                                                  num_workers=num_workers, pin_memory=dev.type == "cuda")
@@ -237,14 +319,18 @@ def naive_sweep(model: ImageClassifier, theta0, theta1, alphas: Sequence[float],
 
 
 def ours_sweep(model: ImageClassifier, theta0, theta1, alphas: Sequence[float], eval_sets: Sequence[EvalSet], *,
-               device, batch_size: int, num_workers: int, precision: str = "fp32", chunk_images: int = 2048
-               ) -> dict[tuple[float, str], float]:
-    """wiseft's engine: :func:`wiseft.evaluation.evaluate_settings` over :func:`lerp_settings`."""
+               device, batch_size: int, num_workers: int, precision: str = "fp32", decode: str = "cpu",
+               channels_last: bool = False) -> dict[tuple[float, str], float]:
+    """wiseft's engine: :func:`wiseft.evaluation.evaluate_settings` over :func:`lerp_settings`, with the
+    profile's default chunk bounds (``EvalCfg``)."""
     from wiseft.evaluation import evaluate_settings, lerp_settings
+    from wiseft.profile import EvalCfg
 
+    cfg = EvalCfg()
     settings = lerp_settings(theta0, theta1, alphas)
     res = evaluate_settings(model, settings, eval_sets, device=device, batch_size=batch_size,
-                            num_workers=num_workers, precision=precision, chunk_images=chunk_images)
+                            num_workers=num_workers, precision=precision, chunk_images=cfg.chunk_images,
+                            memory_gb=cfg.memory_gb, decode=decode, channels_last=channels_last)
     return {(float(s.alpha), name): res.value(s.label, name) for s in settings for name in res.sets}
 
 
@@ -264,38 +350,6 @@ def naive_zeroshot_weights(model, tokenizer, classnames: Sequence[str], template
         emb = emb.mean(dim=0)
         rows.append(emb / emb.norm())
     return torch.stack(rows) * model.logit_scale.exp()
-
-
-# ------------------------------------------------------------------------------------------- memory
-class Census:
-    """Peak bytes of all live tensors visible to Python (unique storages) and of the process RSS, sampled
-    at every call (hook it to the encoder's forward)."""
-
-    def __init__(self):
-        import psutil
-
-        self.proc = psutil.Process()
-        self.rss_start = self.proc.memory_info().rss
-        self.peak_tensors = 0
-        self.peak_rss = self.rss_start
-
-    def __call__(self, *args, **kwargs) -> None:
-        seen, total = set(), 0
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for obj in gc.get_objects():
-                try:
-                    if not isinstance(obj, torch.Tensor) or obj.device.type == "meta":
-                        continue
-                    storage = obj.untyped_storage()
-                except Exception:  # noqa: BLE001 - odd objects in gc (lazy modules, proxies): not tensors
-                    continue
-                key = (storage.device.type, storage.data_ptr())
-                if key not in seen and storage.data_ptr() != 0:
-                    seen.add(key)
-                    total += storage.nbytes()
-        self.peak_tensors = max(self.peak_tensors, total)
-        self.peak_rss = max(self.peak_rss, self.proc.memory_info().rss)
 
 
 # ----------------------------------------------------------------------------------------- training

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Benchmark cases 1-4 on one CUDA GPU: ViT-B/16 (random weights) at 224 px in bf16. Prints the table (also as
-# Markdown) and writes the rows to $OUT/gpu-results.json when $OUT is set, else benchmarks/out/gpu-results.json.
-# About 5 minutes on one H200 (limit 8); every case runs the naive approach and ours in the same process.
-#   1. linear-classifier α sweep (21 α, 576 JPEGs 375×500, 8 loader workers): ours vs naive, images/s
-#   2. end-to-end α sweep (same data): ours vs naive, decodes counted, images/s
-#   3. zero-shot head, 1000 ImageNet classes × 80 templates: achieved TFLOP/s against an 8192² bf16 matmul
-#   4. fine-tuning step throughput of finetune_e2e vs a plain fp32 loop (batch 128), plus amp_bf16 images/s
+# Benchmark cases 1-4 on one CUDA GPU: ViT-B/16 (random weights) at 224 px in bf16, our side with the GPU path on
+# (eval.decode=device: nvjpeg through torchvision.io.decode_jpeg; uint8 chunks on the device or pinned; channels_last;
+# fused AdamW). Prints the table, then images/s (prompts/s for the head), achieved TFLOP/s against an 8192² bf16
+# matmul measured in the same run, and whether data loading or compute bounds each side; also as Markdown. Writes
+# the rows to $OUT/gpu-results.json when $OUT is set, else benchmarks/out/gpu-results.json. About 6 minutes on one
+# H200 (limit 8); every case runs the naive approach and ours in the same process.
+#   1. linear-classifier α sweep (21 α, 576 JPEGs 375×500, 8 loader workers) vs the official LC workflow
+#   2. end-to-end α sweep, ViT-B/16 and ViT-L/14 (same data): decodes counted, decode/forward times, speed-up model
+#   3. zero-shot head, 1000 ImageNet classes × 80 templates: achieved TFLOP/s of both sides, work saved
+#   4. fine-tuning step throughput of finetune_e2e vs a plain fp32 loop (batch 128), plus amp_bf16 images/s; the
+#      bound compares a step with loading its batch of JPEGs through the training transform
 #
 #   bash benchmarks/gpu.sh               # on the CUDA machine
-#   bash benchmarks/gpu.sh --cpu-smoke   # the same script and code paths on the CPU, tiny sizes (seconds)
+#   bash benchmarks/gpu.sh --cpu-smoke   # the same script and code paths on the CPU, tiny sizes (under a minute;
+#                                        # tests/integration/test_benchmarks.py runs it)
 #   Extra arguments go to benchmarks/run.py (e.g. --cases 3,4, --repeats 3). PYTHON picks the interpreter
 #   (default python3: on the H200 image that is the one holding torch).
 #

@@ -1,15 +1,18 @@
 """wiseft against the wise-ft reference approach and against the machine, side by side in one run.
 
-    python benchmarks/run.py                 # every case on the CPU: ≈5 min for cases 1-5 on 2 quiet cores,
+    python benchmarks/run.py                 # every case on the CPU: ≈15 min for cases 1-5 on 2 shared cores,
                                              # plus the mini pipeline (≤ 10 min)
-    python benchmarks/run.py --quick         # tiny sizes, seconds (what the tests run)
+    python benchmarks/run.py --quick         # tiny sizes, about a minute, no verdicts (what the tests run)
     python benchmarks/run.py --cases 1,3     # some cases
     python benchmarks/run.py --gpu           # cases 1-4 on CUDA, ViT-B/16 at 224 px in bf16 (benchmarks/gpu.sh)
 
 Each case runs the naive approach (written as the wise-ft repository does it) and ours on the same model, data
 and machine in this one process, after a warm-up, and keeps the median of ``--repeats`` timings taken
-alternately. Models have random open_clip weights (timing does not depend on them). The table is printed and
-the rows are written atomically to ``benchmarks/results.json`` (``--json`` elsewhere).
+alternately. Models have random open_clip weights (timing does not depend on them). The table is printed, then
+each side's items/s, achieved FLOP/s against a matmul peak and its bound (data loading or compute), then the
+measured constants of the cost model (docs/performance.md); the rows are written atomically to
+``benchmarks/results.json`` (``--json`` elsewhere). ``--quick`` cannot judge speed or memory: its verdicts read
+"n/a (quick)".
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ import common as C  # noqa: E402
 from wiseft.io import atomic_write_json  # noqa: E402
 
 COLUMNS = [("case", 4), ("what", 64), ("ours_s", 8), ("naive_s", 8), ("ratio", 7), ("measured", 44),
-           ("target", 34), ("met", 5)]
+           ("target", 34), ("met", 11)]
+QUICK_NA = "n/a (quick)"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -96,8 +100,23 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         cells = dict(r)
         if cells.get("met") is None and cells.get("reason"):
-            cells["met"] = "n/a"
+            cells["met"] = QUICK_NA if cells.get("quick") else "n/a"
         lines.append(" | ".join(fmt(cells.get(name), w).ljust(w) for name, w in COLUMNS))
+    return "\n".join(lines)
+
+
+def throughput_table(rows: list[dict], gpu: bool) -> str:
+    """Images (or prompts) per second, achieved FLOP/s against the matmul peak, and the bound, per side."""
+    unit, scale = ("TFLOP/s", 1e-3) if gpu else ("GFLOP/s", 1.0)
+    lines = [f"case | side                        | items/s  | {unit:<8} | of peak | load s   | compute s | bound",
+             "-----+-----------------------------+----------+----------+---------+----------+-----------+-------------"]
+    for r in rows:
+        for side, t in (r.get("throughput") or {}).items():
+            rate = next(v for k, v in t.items() if k.endswith("_per_s"))
+            side = f"{side} ({r['regime']})" if r.get("regime") else side
+            lines.append(f"{r['case']:<4} | {side:<27} | {fmt(rate, 8):<8} | {fmt(t['achieved_gflops'] * scale, 8):<8} | "
+                         f"{t['fraction_of_peak']:>6.0%}  | {fmt(t['load_s'], 8):<8} | {fmt(t['compute_s'], 9):<9} | "
+                         f"{t['bound']}")
     return "\n".join(lines)
 
 
@@ -105,7 +124,7 @@ def markdown(rows: list[dict]) -> str:
     """The table as Markdown (for the README's performance section)."""
     out = ["| case | what | ours (s) | naive (s) | ratio | measured | target | met |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        met = "n/a" if r.get("met") is None else ("yes" if r["met"] else "**no**")
+        met = (QUICK_NA if r.get("quick") else "n/a") if r.get("met") is None else ("yes" if r["met"] else "**no**")
         out.append(f"| {r['case']} {r.get('name', '')} | {r['what']} | {fmt(r['ours_s'], 12)} | "
                    f"{fmt(r['naive_s'], 12)} | {fmt(r['ratio'], 8)} | {r['measured']} | {r['target']} | {met} |")
     return "\n".join(out)
@@ -135,18 +154,29 @@ def main(argv=None) -> int:
         load, t0 = C.load_avg(), time.perf_counter()
         print(f"case {case} …", end=" ", flush=True)
         try:
-            r = K.CASES[case](sizes)
+            out = K.CASES[case](sizes)
         except Exception as e:  # noqa: BLE001 - one broken case must not hide the others' numbers
             failed = True
             traceback.print_exc()
-            r = K.row(case, "error", "", None, None, "", f"error: {type(e).__name__}: {e}", False,
-                      reason=traceback.format_exc(limit=3)[-1500:])
-        r.update(load=load, load_after=C.load_avg(), case_wall_s=round(time.perf_counter() - t0, 1),
-                 preset=sizes.label, env=env)
-        rows.append(r)
-        print(f"{r['case_wall_s']} s, load {load} → {r['load_after']}: {r['measured']}", flush=True)
+            out = K.row(case, "error", "", None, None, "", f"error: {type(e).__name__}: {e}", False,
+                        reason=traceback.format_exc(limit=3)[-1500:])
+        wall = round(time.perf_counter() - t0, 1)
+        for r in out if isinstance(out, list) else [out]:
+            if args.quick and r["met"] is not None:
+                # tiny sizes on one thread say nothing about speed or memory: no verdict
+                r.update(met=None, quick=True, reason=f"{QUICK_NA}: tiny sizes cannot judge '{r['target']}'")
+            r.update(load=load, load_after=C.load_avg(), case_wall_s=wall, preset=sizes.label, env=env)
+            rows.append(r)
+            print(f"{wall} s, load {load} → {r['load_after']}: {r['measured']}", flush=True)
     print()
     print(table(rows))
+    print()
+    print(throughput_table(rows, sizes.device.startswith("cuda")))
+    constants = [c for r in rows for c in r.get("constants", [])]
+    if constants:
+        print("\nmeasured constants of the cost model (docs/performance.md):")
+        for c in constants:
+            print(f"  {c['name']:<42} {c['value']:<11.4g} {c['unit']:<13} {c['how']}")
     if args.markdown:
         print()
         print(markdown(rows))

@@ -1,9 +1,10 @@
 """One-pass evaluation of many weight settings (every α of a sweep) on many evaluation sets.
 
 The wise-ft repository re-reads every dataset once per α. Here each evaluation image is read, decoded and
-preprocessed once per sweep: images are loaded in chunks of ``chunk_images`` (held in memory), and every
-setting is applied to the working model and scored on the chunk before the next chunk is read. Only θ_0, θ_1
-and the working model are resident, whatever the number of α.
+preprocessed once per sweep: images are loaded in chunks (held in memory, as ``uint8`` where the transform
+allows; at most ``memory_gb`` and ``chunk_images``; on the GPU or in pinned host memory: :mod:`wiseft.evalcache`),
+and every setting is applied to the working model and scored on the chunk before the next chunk is read. Only
+θ_0, θ_1, the working model and one chunk are resident, whatever the number of α.
 
 When θ_0 and θ_1 differ only in the head (a linear-classifier sweep), features are computed once per chunk
 and logits(α) = (1−α)·logits_0 + α·logits_1, which equals weight interpolation of the head; head-only groups
@@ -29,7 +30,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -39,6 +40,7 @@ from .datasets.base import EvalSet
 from .device import autocast, resolve_device
 from .ensembles import OutputSetting
 from .errors import WiseftError
+from .evalcache import prepare, staged_chunks
 from .interpolation import check_compatible, differing_keys, lerp_into_
 from .models import ClassificationHead, ImageClassifier
 from .progress import progress
@@ -194,9 +196,11 @@ class SweepResult:
 # ------------------------------------------------------------------------------------------------ engine
 def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting | OutputSetting],
                       eval_sets: Sequence[EvalSet], *, device: str | torch.device = "cpu", batch_size: int = 256,
-                      num_workers: int = 0, precision: str = "fp32", chunk_images: int = 2048,
+                      num_workers: int = 0, precision: str = "fp32", chunk_images: int | None = 2048,
                       keep_logits_for: Iterable[str] = (), max_images: int | None = None,
-                      linear: bool | str = "auto", keep_features_for: Iterable[str] = ()) -> SweepResult:
+                      linear: bool | str = "auto", keep_features_for: Iterable[str] = (),
+                      memory_gb: float | None = None, decode: str = "cpu", channels_last: bool = False
+                      ) -> SweepResult:
     """Score every setting on every evaluation set, reading each image once.
 
     Args:
@@ -208,8 +212,11 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
         batch_size: images per forward pass.
         num_workers: DataLoader workers.
         precision: ``fp32``, ``amp_bf16`` or ``amp_fp16`` (autocast).
-        chunk_images: images held in memory per chunk, rounded up to whole batches; memory is about
-            ``chunk_images × 3 × H × W × 4`` bytes on ``device``.
+        chunk_images: at most this many images per chunk (rounded up to whole batches); ``None``: no cap.
+        memory_gb: bound on a chunk's bytes (``uint8`` images where the transform allows, else float32), which
+            sets the chunk's size whatever the image size (:mod:`wiseft.evalcache`); ``None``: ``chunk_images``.
+        decode: ``cpu`` (loader workers) or ``device`` (``torchvision.io.decode_jpeg`` on ``device``).
+        channels_last: feed the model ``channels_last`` tensors.
         keep_logits_for: setting labels whose projected logits are returned (for analyses).
         keep_features_for: weight-setting labels whose L2-normalised image features (what the head sees) are
             returned in ``sets[name].features`` (for CKA); computed in the same forward pass as the logits.
@@ -239,7 +246,8 @@ def evaluate_settings(model: ImageClassifier, settings: Sequence[WeightSetting |
         results[eval_set.name] = _evaluate_set(
             model, weight_settings, output_settings, eval_set, plans, dev=dev, batch_size=batch_size,
             num_workers=num_workers, precision=precision, chunk_images=chunk_images, keep=keep, sources=sources,
-            max_images=max_images, keep_feats=keep_feats)
+            max_images=max_images, keep_feats=keep_feats, memory_gb=memory_gb, decode=decode,
+            channels_last=channels_last)
     return SweepResult(settings=list(weight_settings) + list(output_settings), sets=results)
 
 
@@ -310,25 +318,15 @@ def _shard(n: int) -> tuple[int, int]:
     return min(n, rank * per), min(n, (rank + 1) * per)
 
 
-def _chunks(loader: Iterable, batches_per_chunk: int) -> Iterator[list]:
-    buffer = []
-    for batch in loader:
-        buffer.append(batch)
-        if len(buffer) == batches_per_chunk:
-            yield buffer
-            buffer = []
-    if buffer:
-        yield buffer
-
-
 def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, plans, *, dev, batch_size,
-                  num_workers, precision, chunk_images, keep, sources, max_images, keep_feats=frozenset()
-                  ) -> SetResult:
+                  num_workers, precision, chunk_images, keep, sources, max_images, keep_feats=frozenset(),
+                  memory_gb=None, decode="cpu", channels_last=False) -> SetResult:
     n_total = len(eval_set.dataset) if max_images is None else min(max_images, len(eval_set.dataset))
     start, stop = _shard(n_total)
-    dataset = torch.utils.data.Subset(eval_set.dataset, range(start, stop))
+    dataset, feed, collate = prepare(torch.utils.data.Subset(eval_set.dataset, range(start, stop)), dev,
+                                     decode=decode, channels_last=channels_last)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                                         pin_memory=dev.type == "cuda")
+                                         pin_memory=dev.type == "cuda", collate_fn=collate)
     protocol = eval_set.protocol
     preds: dict[str, list[np.ndarray]] = {s.label: [] for s in [*weight_settings, *output_settings]}
     kept: dict[str, list[torch.Tensor]] = {label: [] for label in preds if label in keep}
@@ -342,13 +340,12 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
         if label in kept:
             kept[label].append(projected.detach().float().cpu())
 
-    batches_per_chunk = max(1, math.ceil(chunk_images / batch_size))
-    n_chunks = math.ceil(len(dataset) / (batch_size * batches_per_chunk))
     with torch.no_grad():
-        for chunk in progress(_chunks(loader, batches_per_chunk), desc=f"eval {eval_set.name}", total=n_chunks):
-            images = [b[0].to(dev, non_blocking=True) for b in chunk]
+        for chunk in progress(staged_chunks(loader, feed, batch_size, memory_gb, chunk_images),
+                              desc=f"eval {eval_set.name}"):
+            images = [b[0] for b in chunk]  # staged (uint8 where possible); feed() makes each forward's input
             labels.extend(np.asarray(b[1]).reshape(-1) for b in chunk)
-            count = sum(x.shape[0] for x in images)
+            count = sum(len(x) for x in images)
             indices = torch.arange(offset, offset + count)
             offset += count
             raw: dict[str, torch.Tensor] = {}
@@ -359,7 +356,7 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
                 if plan is not None and plan.head0 is not None:
                     if _group(s) not in endpoints:  # endpoint logits once per chunk for the whole group
                         if plan.encoder_key not in encoded:
-                            encoded[plan.encoder_key] = _encode(model, plan, images, precision, dev)
+                            encoded[plan.encoder_key] = _encode(model, plan, map(feed, images), precision, dev)
                         l0, l1, feats = _endpoint_logits(plan, encoded[plan.encoder_key], precision, dev)
                         endpoints[_group(s)] = torch.cat(l0), torch.cat(l1), feats
                     l0, l1, feats = endpoints[_group(s)]
@@ -373,12 +370,12 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
                         feats, parts = [], []
                         for x in images:  # head(encode(x)) is forward(x) bit for bit
                             with autocast(precision, dev):
-                                f = model.encode(x)
+                                f = model.encode(feed(x))
                                 parts.append(model.head(f).float())
                             feats.append(f)
                         logits = torch.cat(parts)
                     else:
-                        logits = torch.cat([_forward(model, x, precision, dev) for x in images])
+                        logits = torch.cat([_forward(model, feed(x), precision, dev) for x in images])
                 if s.label in feats_kept:
                     feats_kept[s.label].append(torch.cat([F.normalize(f.float(), dim=-1) for f in feats]).cpu())
                 if s.label in sources:
@@ -386,6 +383,7 @@ def _evaluate_set(model, weight_settings, output_settings, eval_set: EvalSet, pl
                 consume(s.label, logits)
             for s in output_settings:
                 consume(s.label, s.combine(raw[s.sources[0]], raw[s.sources[1]], indices, n_total))
+            del chunk, images, encoded  # before the next chunk is read: one chunk resident, not two
 
     local = {"labels": _cat(labels), "preds": {k: _cat(v) for k, v in preds.items()},
              "logits": {k: torch.cat(v) if v else torch.empty(0) for k, v in kept.items()},
@@ -406,7 +404,7 @@ def _forward(model: ImageClassifier, images: torch.Tensor, precision: str, dev: 
         return model(images).float()
 
 
-def _encode(model: ImageClassifier, plan: _LinearPlan, images: list[torch.Tensor], precision: str,
+def _encode(model: ImageClassifier, plan: _LinearPlan, images: Iterable[torch.Tensor], precision: str,
             dev: torch.device) -> list[torch.Tensor]:
     """Features of θ_0's encoder per batch (θ_1's is the same in a head-only group)."""
     lerp_into_(model, plan.theta0, plan.theta1, 0.0)

@@ -89,8 +89,15 @@ class EvalCfg:
     precision: Precision = "fp32"
     #: cap on images per evaluation set (quick looks); ``null`` evaluates everything.
     max_images: int | None = None
-    #: images decoded and held per chunk of a one-pass sweep (each chunk is scored by every α).
+    #: at most this many images decoded and held per chunk of a one-pass sweep (each chunk is scored by every α).
     chunk_images: int = 2048
+    #: bound in GiB on a chunk's decoded images (uint8 where the transform allows, else float32): it sizes the
+    #: chunk whatever the dataset, so an evaluation's peak memory is about 3 model copies plus this.
+    memory_gb: float = 1.0
+    #: ``cpu``: loader workers decode (PIL); ``device``: ``torchvision.io.decode_jpeg`` on the evaluation device.
+    decode: Literal["cpu", "device"] = "cpu"
+    #: feed the model ``channels_last`` tensors (faster patch embedding on GPUs).
+    channels_last: bool = False
 
 
 @dataclass
@@ -285,7 +292,7 @@ def _check_ranges(p: Profile, src: str) -> None:
     if p.interpolation.fisher_samples is not None:
         positive("interpolation.fisher_samples", p.interpolation.fisher_samples)
     non_negative("interpolation.fisher_floor", p.interpolation.fisher_floor)
-    for key in ("batch_size", "chunk_images"):
+    for key in ("batch_size", "chunk_images", "memory_gb"):
         positive(f"eval.{key}", getattr(p.eval, key))
     non_negative("eval.num_workers", p.eval.num_workers)
     for name, pixels in p.data.border_crop.items():
@@ -298,7 +305,7 @@ def _check_ranges(p: Profile, src: str) -> None:
         positive(f"finetune.e2e.{key}", getattr(e, key))
     for key in ("weight_decay", "warmup_steps", "label_smoothing", "checkpoint_every_steps", "num_workers", "eps"):
         non_negative(f"finetune.e2e.{key}", getattr(e, key))
-    for key in ("max_steps", "micro_batch_size", "grad_clip"):
+    for key in ("max_steps", "micro_batch_size", "grad_clip", "prefetch_factor"):
         if getattr(e, key) is not None:
             positive(f"finetune.e2e.{key}", getattr(e, key))
     _require(e.label_smoothing < 1, src, "finetune.e2e.label_smoothing", e.label_smoothing, "expected a value in [0, 1)")

@@ -69,6 +69,10 @@ def test_alpha_grid_has_the_papers_21_values():
         ({"data": {"shifts": "imagenet-a"}}, "data.shifts", "a list of a string"),
         ({"model": "ViT-B-32"}, "model", "expected a mapping"),
         ({"baselines": {"ema_decays": [1.0]}}, "baselines.ema_decays", "(0, 1)"),
+        ({"eval": {"memory_gb": 0}}, "eval.memory_gb", "positive"),
+        ({"eval": {"memory_gb": float("inf")}}, "eval.memory_gb", "positive"),
+        ({"eval": {"decode": "gpu"}}, "eval.decode", "one of 'cpu'"),
+        ({"finetune": {"e2e": {"prefetch_factor": 0}}}, "finetune.e2e.prefetch_factor", "positive"),
     ],
 )
 def test_validation_errors_name_file_key_and_value(patch, key, fragment):
@@ -193,7 +197,7 @@ def test_arbitrary_mappings_raise_only_profile_errors(raw):
 @settings(max_examples=200, deadline=None)
 @given(section=st.sampled_from(["eval", "interpolation", "baselines", "figures"]),
        key=st.sampled_from(["batch_size", "alphas", "keep", "alpha_step", "ema_decays", "formats", "include",
-                            "num_workers", "chunk_images", "fisher_floor"]),
+                            "num_workers", "chunk_images", "memory_gb", "fisher_floor"]),
        value=_values)
 def test_arbitrary_values_in_known_sections_raise_only_profile_errors(section, key, value):
     raw = _deep(BASE, {})

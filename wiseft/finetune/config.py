@@ -47,6 +47,14 @@ class E2ECfg:
     log_every_steps: int = 10
     tensorboard: bool = False
     num_workers: int = 2
+    #: page-locked loader batches for fast copies to the GPU; ``null``: on CUDA only.
+    pin_memory: bool | None = None
+    #: batches each loader worker prepares ahead; ``null``: torch's default (2).
+    prefetch_factor: int | None = None
+    #: fused optimizer kernels (one launch for all parameters); ``null``: on CUDA only.
+    fused_optimizer: bool | None = None
+    #: ``channels_last`` model and images (faster convolutions on GPUs).
+    channels_last: bool = False
 
 
 @dataclass

@@ -35,11 +35,12 @@ import torch
 import torch.nn.functional as F
 
 from ..device import autocast, resolve_device, seed_everything
-from ..errors import CheckpointError, NumericsError, WiseftError
+from ..errors import CheckpointError, NumericsError
 from ..progress import progress as progress_bar
 from . import distributed as D
 from .config import E2ECfg
 from .augment import SeededDataset
+from .optim import build_optimizer, loader_options
 from .sampler import BatchPlan, MicroBatchSampler, derive_seed
 from .schedule import WarmupCosine
 from .state import (TrainProgress, capture_rng, check_extra_name, latest_state, list_states, load_latest,
@@ -54,7 +55,8 @@ STATE_SUBDIR = "state"
 _DROPOUT_STREAM, _LOADER_STREAM = 0xD409, 0x10AD
 # E2ECfg keys that may change between a run and its resumption: they do not change what is computed.
 _RESUME_FREE = {"enabled", "log_every_steps", "tensorboard", "num_workers", "checkpoint_every_steps",
-                "eval_every_epoch", "micro_batch_size", "grad_checkpointing"}
+                "eval_every_epoch", "micro_batch_size", "grad_checkpointing", "pin_memory", "prefetch_factor",
+                "fused_optimizer", "channels_last"}
 
 EvalFn = Callable[[torch.nn.Module, int], dict[str, Any]]
 ExtraLoss = Callable[[torch.nn.Module], torch.Tensor]
@@ -87,19 +89,6 @@ class E2EResult:
     history: list[dict[str, Any]]
     state_dir: Path | None
     resumed_from: Path | None = None
-
-
-def build_optimizer(params, cfg: E2ECfg) -> torch.optim.Optimizer:
-    """The optimizer of ``cfg`` (``adamw`` as in the paper; ``adam``/``sgd`` for Fig. 3c) over ``params``."""
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise WiseftError(f"unknown optimizer {cfg.optimizer!r} (finetune.e2e.optimizer); use adamw, adam or sgd")
 
 
 def _settings(cfg: E2ECfg, seed: int, num_samples: int, tag: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -215,7 +204,9 @@ class _Run:
             else:
                 log.warning("grad_checkpointing asked for, but %s has no set_grad_checkpointing(); ignored",
                             type(model).__name__)
-        self.optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg)
+        if cfg.channels_last:
+            model.to(memory_format=torch.channels_last)
+        self.optimizer = build_optimizer([p for p in model.parameters() if p.requires_grad], cfg, dev.type)
         self.scheduler = WarmupCosine(self.optimizer, cfg.lr, cfg.warmup_steps, self.total_steps)
         self.scaler = torch.amp.GradScaler(dev.type, enabled=cfg.precision == "amp_fp16")
         seed_everything(derive_seed(_DROPOUT_STREAM, seed, self.rank))
@@ -322,8 +313,7 @@ class _Run:
         gen = torch.Generator().manual_seed(derive_seed(_LOADER_STREAM, self.seed, epoch))
         return torch.utils.data.DataLoader(
             SeededDataset(self.train_set, self.seed), batch_sampler=MicroBatchSampler(self.plan, epoch, start),
-            num_workers=self.cfg.num_workers, pin_memory=self.dev.type == "cuda", generator=gen,
-            collate_fn=self.collate_fn)
+            generator=gen, collate_fn=self.collate_fn, **loader_options(self.cfg, self.dev.type))
 
     def train_epoch(self, epoch: int) -> None:
         """Train from the current position to the end of ``epoch`` (or of the run)."""
@@ -369,6 +359,8 @@ class _Run:
         for j in range(accum):
             images, labels = next(batches)
             images = images.to(self.dev, non_blocking=True)
+            if self.cfg.channels_last and images.dim() == 4:
+                images = images.contiguous(memory_format=torch.channels_last)
             labels = labels.to(self.dev, non_blocking=True)
             with D.maybe_no_sync(self.ddp_model, skip_sync=j < accum - 1):
                 with autocast(self.cfg.precision, self.dev):

@@ -150,7 +150,8 @@ def evaluate(ctx: RunContext, model: ImageClassifier, settings: list, sets: list
 
     e = ctx.profile.eval
     options = dict(device=init_distributed(ctx.device).device, batch_size=e.batch_size, num_workers=e.num_workers, precision=e.precision,
-                   chunk_images=e.chunk_images)
+                   chunk_images=e.chunk_images, memory_gb=e.memory_gb, decode=e.decode,
+                   channels_last=e.channels_last)
     options.update(kwargs)
     return evaluate_settings(model, settings, sets, **options)
 
