@@ -45,3 +45,16 @@ def test_every_claim_runs_and_unknown_names_say_so(df):
     assert "no claim" in what_this_run_shows(df, "fig99")
     assert "nothing yet" in what_this_run_shows(pd.DataFrame(), "fig1")
     assert any(line.startswith("E2E: fine-tuned 81.0%") for line in headline(df))
+
+
+def test_the_finetune_notebook_states_the_trade_without_a_sweep():
+    """03_finetune runs before any α sweep: its claim reads only the zero-shot and fine-tuned rows (no nan)."""
+    rows = S.core_rows()
+    text = what_this_run_shows(S.frame(rows), "03_finetune")
+    ref_gain = 100 * (S.acc(S.REF, "e2e", 1.0) - S.acc(S.REF, "e2e", 0.0))
+    assert text.startswith("What this run shows (Table 1):")
+    assert "E2E +9.6 pp, LC +8.6 pp over zero-shot" in text  # Table 1, ViT-L/14@336px
+    assert f"This run (E2E): {ref_gain:+.1f} pp on" in text
+    assert "nan" not in text
+    gains = S.frame([r if r["method"] != "finetuned" or r["dataset"] == S.REF else {**r, "value": 1.0} for r in rows])
+    assert "does not lose robustness on average here" in what_this_run_shows(gains, "03_finetune")

@@ -259,6 +259,7 @@ def record_notebooks(notebooks_dir: str | os.PathLike, only: Sequence[str] | Non
     from nbclient.exceptions import CellExecutionError
 
     from .execute import kernel_env, resolve_kernel
+    from .kernels import EncryptedAsyncKernelManager
 
     folder = Path(notebooks_dir).resolve()
     kernel = resolve_kernel(kernel_name)
@@ -270,7 +271,8 @@ def record_notebooks(notebooks_dir: str | os.PathLike, only: Sequence[str] | Non
         nb = nbformat.read(path, as_version=4)
         started = time.time()
         client = NotebookClient(nb, kernel_name=kernel, timeout=timeout, record_timing=False,
-                                resources={"metadata": {"path": str(path.parent)}})
+                                resources={"metadata": {"path": str(path.parent)}},
+                                kernel_manager_class=EncryptedAsyncKernelManager)
         try:
             with kernel_env():
                 client.execute()
