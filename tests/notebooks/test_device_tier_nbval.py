@@ -97,6 +97,8 @@ def test_nbval_fails_a_planted_regression_in_both_tiers(tmp_path, tiny_model_nam
     broken.cells[1].source = f"ctx = open_run({str(profile)!r}, {OVERRIDES!r}, {str(planted.dir)!r}, None)"
     nbformat.write(broken, folder / "planted.ipynb")
 
+    sound.close()  # the kernels open these run folders themselves: give back this process's locks first
+    planted.close()
     for cfg in ("sanitize.cfg", "sanitize_device.cfg"):
         report = _nbval(folder, cfg)
         assert re.search(r"sound::ipynb::Cell 2 PASSED", report), (cfg, report)

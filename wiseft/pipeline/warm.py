@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -34,6 +35,15 @@ RESET_CODE = ("import sys as _sys\n"
               "_hm = get_ipython().history_manager\n"
               "_hm.input_hist_parsed[:] = ['']\n_hm.input_hist_raw[:] = ['']\n"
               "import matplotlib.pyplot as _plt\n_plt.close('all')\ndel _plt, _hm\n")
+
+
+def _lock_share_code() -> str:
+    """Code that hands the kernel the run-folder lock this process holds *now*: the shared kernel outlives the
+    lock it was started under (a suite's member folder), and the next notebook may write another folder (the
+    suite's own, for a suite figure)."""
+    from ..locks import LOCK_ENV
+
+    return f"import os as _os\n_os.environ[{LOCK_ENV!r}] = {os.environ.get(LOCK_ENV, '')!r}\ndel _os\n"
 
 
 class _DropClientTeardownNoise(logging.Filter):
@@ -93,7 +103,7 @@ class WarmKernel:
         kc.load_connection_info(self.km.get_connection_info())
         kc.start_channels(iopub=False, stdin=False, hb=False, control=False)
         try:
-            msg_id = kc.execute(RESET_CODE, silent=True, store_history=False)
+            msg_id = kc.execute(RESET_CODE + _lock_share_code(), silent=True, store_history=False)
             while True:
                 reply = kc.get_shell_msg(timeout=120)
                 if reply["parent_header"].get("msg_id") == msg_id:
